@@ -1,0 +1,138 @@
+//! What a protected call can come to, besides its own result.
+
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::MailboxError;
+use actix::clock::Instant;
+
+use crate::state::CircuitState;
+
+/// A call refused because the circuit is OPEN, or HALF_OPEN with every trial
+/// slot taken. The protected future was never polled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CircuitBreakerOpenError {
+    circuit: Arc<str>,
+    state: CircuitState,
+    retry_at: Option<Instant>,
+}
+
+impl CircuitBreakerOpenError {
+    pub(crate) fn new(circuit: Arc<str>, state: CircuitState, retry_at: Option<Instant>) -> Self {
+        CircuitBreakerOpenError {
+            circuit,
+            state,
+            retry_at,
+        }
+    }
+
+    /// The circuit that refused the call.
+    pub fn circuit(&self) -> &str {
+        &self.circuit
+    }
+
+    /// The state it refused in.
+    pub fn state(&self) -> CircuitState {
+        self.state
+    }
+
+    /// When the circuit will let a trial call through (the end of its OPEN
+    /// timeout); `None` when it is HALF_OPEN with every trial slot taken,
+    /// where a slot may free up at any moment.
+    pub fn retry_at(&self) -> Option<Instant> {
+        self.retry_at
+    }
+
+    /// How long from now until [`retry_at`](Self::retry_at); zero if it has passed.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_at
+            .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+}
+
+impl fmt::Display for CircuitBreakerOpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.state, self.retry_after()) {
+            (CircuitState::HalfOpen, _) => write!(
+                f,
+                "circuit `{}` is HALF_OPEN and every trial slot is taken; retry shortly",
+                self.circuit
+            ),
+            (state, Some(wait)) => write!(
+                f,
+                "circuit `{}` is {state}; calls are rejected for another {:.1} s",
+                self.circuit,
+                wait.as_secs_f64()
+            ),
+            (state, None) => write!(
+                f,
+                "circuit `{}` is {state}; the call was rejected",
+                self.circuit
+            ),
+        }
+    }
+}
+
+impl Error for CircuitBreakerOpenError {}
+
+/// Why a protected call did not produce its own `Ok` value.
+#[derive(Debug)]
+pub enum CallError<E> {
+    /// Rejected without running: the circuit is open.
+    Open(CircuitBreakerOpenError),
+    /// The call ran and returned this error.
+    Failed(E),
+    /// The call ran past its deadline (of this length) and was cut off.
+    Timeout(Duration),
+    /// The call panicked with this message; the circuit counted a failure
+    /// and kept running.
+    Panicked(String),
+    /// The circuit actor is gone (stopped, or its arbiter shut down).
+    Unavailable(MailboxError),
+}
+
+impl<E> CallError<E> {
+    /// Whether the circuit refused the call without running it.
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, CallError::Open(_))
+    }
+
+    /// The service's own error, if that is what this is.
+    pub fn into_inner(self) -> Option<E> {
+        match self {
+            CallError::Failed(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for CallError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Open(err) => err.fmt(f),
+            CallError::Failed(err) => write!(f, "protected call failed: {err}"),
+            CallError::Timeout(limit) => {
+                write!(
+                    f,
+                    "protected call cut off after {:.3} s",
+                    limit.as_secs_f64()
+                )
+            }
+            CallError::Panicked(message) => write!(f, "protected call panicked: {message}"),
+            CallError::Unavailable(err) => write!(f, "circuit breaker actor unavailable: {err}"),
+        }
+    }
+}
+
+impl<E: Error + 'static> Error for CallError<E> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            CallError::Open(err) => Some(err),
+            CallError::Failed(err) => Some(err),
+            CallError::Unavailable(err) => Some(err),
+            CallError::Timeout(_) | CallError::Panicked(_) => None,
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! State-change broadcasts: the events, subscribing, and the fan-out.
+
+use actix::dev::SendError;
+use actix::{Context, Handler, Message, Recipient};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::CircuitBreaker;
+use crate::state::CircuitState;
+use crate::state_machine::TransitionReason;
+
+/// A circuit changed state. Broadcast to every subscriber, in the order the
+/// transitions happened, and kept in the circuit's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Message)]
+#[rtype(result = "()")]
+pub struct StateChanged {
+    /// The circuit's name.
+    pub circuit: String,
+    /// The state it left.
+    pub from: CircuitState,
+    /// The state it entered.
+    pub to: CircuitState,
+    /// When, in wall-clock time.
+    pub at: DateTime<Utc>,
+    /// Why.
+    pub reason: TransitionReason,
+    /// The generation the new state runs in.
+    pub generation: u64,
+}
+
+impl StateChanged {
+    /// Logs the transition as a structured `tracing` event: a warning when a
+    /// circuit opens, info otherwise.
+    pub(crate) fn trace(&self) {
+        let (circuit, from, to, reason) = (&self.circuit, self.from, self.to, &self.reason);
+        if to == CircuitState::Open {
+            tracing::warn!(circuit, %from, %to, %reason, generation = self.generation, "circuit opened");
+        } else {
+            tracing::info!(circuit, %from, %to, %reason, generation = self.generation, "circuit state changed");
+        }
+    }
+}
+
+/// Subscribes a recipient to a circuit's [`StateChanged`] events. Subscribing
+/// the same recipient twice has no further effect.
+///
+/// ```
+/// use actix::prelude::*;
+/// use vibezen_recovery::{CircuitBreaker, CircuitBreakerConfig, StateChanged, Subscribe};
+///
+/// struct Alerts;
+/// impl Actor for Alerts { type Context = Context<Self>; }
+/// impl Handler<StateChanged> for Alerts {
+///     type Result = ();
+///     fn handle(&mut self, event: StateChanged, _: &mut Context<Self>) {
+///         println!("{} went {} -> {}: {}", event.circuit, event.from, event.to, event.reason);
+///     }
+/// }
+///
+/// # #[actix::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let breaker = CircuitBreaker::new("ai_provider_openai", CircuitBreakerConfig::default())?.start();
+/// breaker.send(Subscribe(Alerts.start().recipient())).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Subscribe(pub Recipient<StateChanged>);
+
+/// Removes a subscription made with [`Subscribe`] (recipients compare equal
+/// when they reach the same actor).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe(pub Recipient<StateChanged>);
+
+impl Handler<Subscribe> for CircuitBreaker {
+    type Result = ();
+
+    fn handle(&mut self, Subscribe(recipient): Subscribe, _: &mut Context<Self>) {
+        self.subscribers.add(recipient);
+    }
+}
+
+impl Handler<Unsubscribe> for CircuitBreaker {
+    type Result = ();
+
+    fn handle(&mut self, Unsubscribe(recipient): Unsubscribe, _: &mut Context<Self>) {
+        self.subscribers.remove(&recipient);
+    }
+}
+
+/// The recipients of a circuit's events.
+#[derive(Debug, Default)]
+pub(crate) struct Subscribers(Vec<Recipient<StateChanged>>);
+
+impl Subscribers {
+    pub(crate) fn add(&mut self, recipient: Recipient<StateChanged>) {
+        if !self.0.contains(&recipient) {
+            self.0.push(recipient);
+        }
+    }
+
+    pub(crate) fn remove(&mut self, recipient: &Recipient<StateChanged>) {
+        self.0.retain(|subscribed| subscribed != recipient);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Delivers `event` to every live subscriber without ever waiting: a
+    /// full mailbox still takes it (`do_send` past the soft limit, so a slow
+    /// subscriber loses nothing and blocks no one), and a closed one is
+    /// pruned.
+    pub(crate) fn broadcast(&mut self, event: StateChanged) {
+        self.0
+            .retain(|recipient| match recipient.try_send(event.clone()) {
+                Ok(()) => true,
+                Err(SendError::Full(event)) => {
+                    recipient.do_send(event);
+                    true
+                }
+                Err(SendError::Closed(_)) => false,
+            });
+    }
+}

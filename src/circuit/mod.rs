@@ -1,0 +1,234 @@
+//! The circuit actor: a thin shell that owns a [`StateMachine`], its timer,
+//! its subscribers and its history.
+//!
+//! Every message handler reads the clock once, lets the state machine apply
+//! whatever came due, does its work, then publishes the transitions the
+//! machine made and re-arms the one timer to the machine's next deadline.
+//! Because due transitions are applied on every message, a flood of calls
+//! cannot hold a circuit OPEN past its timeout: the first call handled after
+//! the deadline finds it HALF_OPEN, whether or not the timer got to run.
+
+mod call;
+mod error;
+mod events;
+mod ext;
+mod guard;
+mod permit;
+mod stats;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+
+use actix::clock::Instant;
+use actix::{Actor, AsyncContext, Context, Handler, Message, SpawnHandle};
+use chrono::{DateTime, Utc};
+
+use crate::ConfigError;
+use crate::config::CircuitBreakerConfig;
+use crate::name::validate_circuit_name;
+use crate::outcome::Outcome;
+use crate::state_machine::{Rejection, StateMachine, Ticket};
+
+pub use call::ProtectedCall;
+pub use error::{CallError, CircuitBreakerOpenError};
+pub use events::{StateChanged, Subscribe, Unsubscribe};
+pub use ext::CircuitBreakerExt;
+pub use permit::{Acquire, Permit};
+pub use stats::{CircuitStats, Stats};
+
+use events::Subscribers;
+
+/// How many state changes a circuit remembers for [`CircuitStats`].
+pub const HISTORY_LIMIT: usize = 100;
+
+/// One circuit, as an actix actor.
+///
+/// ```
+/// use vibezen_recovery::{CircuitBreaker, CircuitBreakerConfig, CallError, ProtectedCall};
+/// use actix::Actor;
+///
+/// # #[actix::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let breaker = CircuitBreaker::new("search", CircuitBreakerConfig::default())?.start();
+/// let answer = breaker.send(ProtectedCall::new(async { Ok::<_, String>(42) })).await?;
+/// assert_eq!(answer.ok(), Some(42));
+/// # Ok(())
+/// # }
+/// ```
+pub struct CircuitBreaker {
+    name: Arc<str>,
+    machine: StateMachine,
+    subscribers: Subscribers,
+    history: VecDeque<StateChanged>,
+    timer: Option<ArmedTimer>,
+    clock: WallClock,
+}
+
+#[derive(Debug)]
+struct ArmedTimer {
+    handle: SpawnHandle,
+    due: Instant,
+}
+
+impl CircuitBreaker {
+    /// A CLOSED circuit named `name`; refuses an invalid name or config.
+    pub fn new(name: impl Into<String>, config: CircuitBreakerConfig) -> Result<Self, ConfigError> {
+        let name = name.into();
+        validate_circuit_name(&name)?;
+        let now = Instant::now();
+        Ok(CircuitBreaker {
+            name: name.into(),
+            machine: StateMachine::new(config, now.into_std())?,
+            subscribers: Subscribers::default(),
+            history: VecDeque::new(),
+            timer: None,
+            clock: WallClock::new(now),
+        })
+    }
+
+    /// The circuit's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Reads the clock and applies whatever time-driven transition is due.
+    fn now(&mut self, ctx: &mut Context<Self>) -> std::time::Instant {
+        let now = Instant::now().into_std();
+        self.machine.poll(now);
+        self.publish(ctx, now);
+        now
+    }
+
+    /// Publishes the machine's transitions (history, tracing, subscribers)
+    /// and re-arms the timer to the machine's next deadline.
+    fn publish(&mut self, ctx: &mut Context<Self>, now: std::time::Instant) {
+        let transitions: Vec<_> = self.machine.drain_transitions().collect();
+        for transition in transitions {
+            let event = StateChanged {
+                circuit: self.name.to_string(),
+                from: transition.from,
+                to: transition.to,
+                at: self.clock.wall(transition.at),
+                reason: transition.reason,
+                generation: transition.generation,
+            };
+            event.trace();
+            if self.history.len() == HISTORY_LIMIT {
+                self.history.pop_front();
+            }
+            self.history.push_back(event.clone());
+            self.subscribers.broadcast(event);
+        }
+        self.arm_timer(ctx, now);
+    }
+
+    /// Keeps one timer armed at or before the machine's next deadline. A
+    /// timer that fires early (the deadline moved later) finds nothing due
+    /// and re-arms, so a busy circuit does not cancel a timer per call.
+    fn arm_timer(&mut self, ctx: &mut Context<Self>, now: std::time::Instant) {
+        let Some(due) = self.machine.next_deadline(now).map(Instant::from_std) else {
+            return;
+        };
+        if let Some(armed) = &self.timer {
+            if armed.due <= due {
+                return;
+            }
+            ctx.cancel_future(armed.handle);
+        }
+        let delay = due.saturating_duration_since(Instant::from_std(now));
+        let handle = ctx.run_later(delay, |circuit, ctx| {
+            circuit.timer = None;
+            circuit.now(ctx);
+        });
+        self.timer = Some(ArmedTimer { handle, due });
+    }
+
+    /// Asks the machine to admit one call; a refusal becomes the caller's error.
+    fn admit(&mut self, ctx: &mut Context<Self>) -> Result<Ticket, CircuitBreakerOpenError> {
+        let now = self.now(ctx);
+        let admitted = self.machine.try_acquire(now);
+        // A trial call's deadline may be the machine's next one.
+        self.arm_timer(ctx, now);
+        admitted.map_err(|rejection: Rejection| {
+            CircuitBreakerOpenError::new(
+                Arc::clone(&self.name),
+                rejection.state,
+                rejection.retry_at.map(Instant::from_std),
+            )
+        })
+    }
+
+    /// Records how an admitted call ended.
+    fn finish(&mut self, ticket: Ticket, outcome: Outcome, ctx: &mut Context<Self>) {
+        let now = Instant::now().into_std();
+        self.machine.record(ticket, outcome, now);
+        self.publish(ctx, now);
+    }
+}
+
+impl Actor for CircuitBreaker {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.now(ctx);
+    }
+}
+
+impl fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("name", &self.name)
+            .field("state", &self.machine.state())
+            .field("generation", &self.machine.generation())
+            .field("subscribers", &self.subscribers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Back to CLOSED with the window, counters and timers cleared (the seed's
+/// `breaker.reset()`). Starts a new generation even if the circuit was
+/// CLOSED, so outcomes of calls admitted before the reset no longer count.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Reset;
+
+impl Handler<Reset> for CircuitBreaker {
+    type Result = ();
+
+    fn handle(&mut self, _: Reset, ctx: &mut Context<Self>) {
+        let now = self.now(ctx);
+        self.machine.reset(now);
+        self.publish(ctx, now);
+    }
+}
+
+/// Maps the tokio clock to wall-clock time for reports and events.
+///
+/// One anchor taken at creation, so timestamps follow the same (possibly
+/// paused) clock the state machine runs on and never go backwards.
+#[derive(Debug, Clone, Copy)]
+struct WallClock {
+    instant: Instant,
+    wall: DateTime<Utc>,
+}
+
+impl WallClock {
+    fn new(now: Instant) -> Self {
+        WallClock {
+            instant: now,
+            wall: Utc::now(),
+        }
+    }
+
+    fn wall(&self, at: std::time::Instant) -> DateTime<Utc> {
+        let at = Instant::from_std(at);
+        let signed = |d| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero());
+        let wall = if at >= self.instant {
+            self.wall.checked_add_signed(signed(at - self.instant))
+        } else {
+            self.wall.checked_sub_signed(signed(self.instant - at))
+        };
+        wall.unwrap_or(self.wall)
+    }
+}

@@ -1,0 +1,147 @@
+//! The two-step permit path: acquire, run the work yourself, report.
+
+use std::fmt;
+
+use actix::clock::Instant;
+use actix::{Addr, AsyncContext, Context, Handler, Message};
+
+use super::{CircuitBreaker, CircuitBreakerOpenError};
+use crate::outcome::{Classification, Outcome};
+use crate::state_machine::Ticket;
+
+/// Asks a circuit for a [`Permit`] to make one call on the caller's own task.
+///
+/// For work that is not `Send` (it holds an `Rc`, say) or that blocks: the
+/// circuit only decides admission and records the outcome, while the work
+/// runs wherever the caller is.
+///
+/// ```
+/// use actix::Actor;
+/// use vibezen_recovery::{Acquire, CircuitBreaker, CircuitBreakerConfig};
+///
+/// # #[actix::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let breaker = CircuitBreaker::new("knowledge_graph", CircuitBreakerConfig::default())?.start();
+/// let permit = breaker.send(Acquire).await??;
+/// let not_send = std::rc::Rc::new(41);
+/// let answer = *not_send + 1;
+/// permit.success();
+/// assert_eq!(answer, 42);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Permit, CircuitBreakerOpenError>")]
+pub struct Acquire;
+
+impl Handler<Acquire> for CircuitBreaker {
+    type Result = Result<Permit, CircuitBreakerOpenError>;
+
+    fn handle(&mut self, _: Acquire, ctx: &mut Context<Self>) -> Self::Result {
+        let ticket = self.admit(ctx)?;
+        Ok(Permit {
+            circuit: ctx.address(),
+            ticket: Some(ticket),
+        })
+    }
+}
+
+/// The right to make one call through a circuit, and the duty to say how it
+/// went.
+///
+/// Report with [`success`](Self::success), [`failure`](Self::failure),
+/// [`ignore`](Self::ignore) or [`record`](Self::record). A report after the
+/// permit's [`deadline`](Self::deadline) counts as a timeout, since the work
+/// ran longer than `call_timeout` allows. A permit dropped without a report
+/// counts as cancelled (neither success nor failure) and frees its
+/// half-open trial slot.
+#[must_use = "a permit must be reported; dropping it counts the call as cancelled"]
+pub struct Permit {
+    circuit: Addr<CircuitBreaker>,
+    ticket: Option<Ticket>,
+}
+
+impl Permit {
+    /// The call succeeded.
+    pub fn success(self) {
+        self.report(Classification::Success);
+    }
+
+    /// The call failed.
+    pub fn failure(self) {
+        self.report(Classification::Failure);
+    }
+
+    /// The call's outcome should not count.
+    pub fn ignore(self) {
+        self.report(Classification::Ignored);
+    }
+
+    /// Reports a result by the default rule: `Ok` succeeded, `Err` failed.
+    pub fn record<T, E>(self, result: &Result<T, E>) {
+        self.report(Classification::of_result(result));
+    }
+
+    /// Reports the call as `classification` says.
+    pub fn report(mut self, classification: Classification) {
+        let past_deadline = self
+            .deadline()
+            .is_some_and(|deadline| Instant::now() > deadline);
+        let outcome = match classification {
+            Classification::Success | Classification::Failure if past_deadline => Outcome::Timeout,
+            classification => classification.into(),
+        };
+        self.send(outcome);
+    }
+
+    /// When the call must be done: a report after it counts as a timeout,
+    /// and a HALF_OPEN trial still unreported then loses its slot.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.ticket
+            .and_then(|ticket| ticket.deadline())
+            .map(Instant::from_std)
+    }
+
+    /// Whether this is a HALF_OPEN trial call.
+    pub fn is_trial(&self) -> bool {
+        self.ticket.is_some_and(|ticket| ticket.is_trial())
+    }
+
+    fn send(&mut self, outcome: Outcome) {
+        if let Some(ticket) = self.ticket.take() {
+            // `do_send`: reporting never waits, and a circuit that is gone
+            // has nothing left to count.
+            self.circuit.do_send(Report { ticket, outcome });
+        }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.send(Outcome::Cancelled);
+    }
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("ticket", &self.ticket)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A permit's report, sent to its circuit.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct Report {
+    ticket: Ticket,
+    outcome: Outcome,
+}
+
+impl Handler<Report> for CircuitBreaker {
+    type Result = ();
+
+    fn handle(&mut self, report: Report, ctx: &mut Context<Self>) {
+        self.finish(report.ticket, report.outcome, ctx);
+    }
+}
