@@ -57,6 +57,8 @@ pub struct CircuitStats {
     /// The last state changes, oldest first (at most
     /// [`HISTORY_LIMIT`](super::HISTORY_LIMIT)).
     pub state_changes: Vec<StateChanged>,
+    /// Live subscribers to its state changes.
+    pub subscribers: usize,
     /// The config the circuit runs with.
     pub config: CircuitBreakerConfig,
 }
@@ -82,6 +84,7 @@ impl Handler<Stats> for CircuitBreaker {
             last_failure_at: machine.last_failure().map(|at| self.clock.wall(at)),
             last_state_change_at: self.clock.wall(machine.entered_at()),
             state_changes: self.history.iter().cloned().collect(),
+            subscribers: self.subscribers.len(),
             config: machine.config().clone(),
         })
     }

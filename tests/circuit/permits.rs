@@ -1,0 +1,122 @@
+//! The permit path: acquire, work on the caller's task, report.
+
+use std::rc::Rc;
+
+use vibezen_recovery::{Acquire, CircuitBreakerConfig, CircuitState, Stats};
+
+use crate::support::*;
+
+#[actix::test]
+async fn permits_report_outcomes_from_work_that_is_not_send() {
+    tokio::time::pause();
+    within(async {
+        let circuit = start(CircuitBreakerConfig {
+            failure_threshold: 2,
+            ..Default::default()
+        });
+        let permit = circuit.send(Acquire).await.unwrap().unwrap();
+        let local = Rc::new("not Send");
+        tokio::time::sleep(secs(1)).await;
+        assert_eq!(*local, "not Send");
+        permit.success();
+        for _ in 0..2 {
+            let permit = circuit.send(Acquire).await.unwrap().unwrap();
+            permit.record(&Err::<(), _>("down"));
+        }
+        settle().await;
+        let stats = circuit.send(Stats).await.unwrap();
+        assert_eq!(stats.state, CircuitState::Open);
+        assert_eq!((stats.totals.successes, stats.totals.failures), (1, 2));
+        let rejected = circuit.send(Acquire).await.unwrap().unwrap_err();
+        assert_eq!(rejected.state(), CircuitState::Open);
+    })
+    .await;
+}
+
+#[actix::test]
+async fn a_dropped_permit_is_cancelled_and_frees_its_trial_slot() {
+    tokio::time::pause();
+    within(async {
+        let circuit = start(CircuitBreakerConfig {
+            failure_threshold: 1,
+            half_open_max_calls: Some(1),
+            success_threshold: 1,
+            ..Default::default()
+        });
+        fail(&circuit).await.unwrap_err();
+        advance(secs(60)).await;
+        let trial = circuit.send(Acquire).await.unwrap().unwrap();
+        assert!(trial.is_trial());
+        assert_eq!(
+            circuit.send(Acquire).await.unwrap().unwrap_err().state(),
+            CircuitState::HalfOpen
+        );
+        drop(trial);
+        settle().await;
+        let stats = circuit.send(Stats).await.unwrap();
+        assert_eq!(
+            (stats.state, stats.totals.cancelled),
+            (CircuitState::HalfOpen, 1)
+        );
+        let second = circuit.send(Acquire).await.unwrap().unwrap();
+        second.success();
+        settle().await;
+        assert_eq!(
+            circuit.send(Stats).await.unwrap().state,
+            CircuitState::Closed
+        );
+    })
+    .await;
+}
+
+#[actix::test]
+async fn a_report_after_call_timeout_counts_as_a_timeout() {
+    tokio::time::pause();
+    within(async {
+        let circuit = start(CircuitBreakerConfig {
+            call_timeout: Some(secs(1)),
+            ..Default::default()
+        });
+        let permit = circuit.send(Acquire).await.unwrap().unwrap();
+        tokio::time::sleep(secs(2)).await;
+        permit.success();
+        settle().await;
+        let stats = circuit.send(Stats).await.unwrap();
+        assert_eq!((stats.totals.successes, stats.totals.timeouts), (0, 1));
+    })
+    .await;
+}
+
+#[actix::test]
+async fn an_unreported_trial_permit_is_reclaimed_at_its_deadline() {
+    tokio::time::pause();
+    within(async {
+        let circuit = start(CircuitBreakerConfig {
+            failure_threshold: 1,
+            half_open_max_calls: Some(1),
+            call_timeout: Some(secs(5)),
+            ..Default::default()
+        });
+        fail(&circuit).await.unwrap_err();
+        advance(secs(60)).await;
+        let hung = circuit.send(Acquire).await.unwrap().unwrap();
+        advance(secs(5)).await;
+        let stats = circuit.send(Stats).await.unwrap();
+        assert_eq!(
+            (stats.state, stats.totals.timeouts),
+            (CircuitState::Open, 1)
+        );
+        hung.success(); // late: ignored, not counted twice
+        settle().await;
+        let stats = circuit.send(Stats).await.unwrap();
+        assert_eq!(
+            (
+                stats.totals.timeouts,
+                stats.totals.successes,
+                stats.in_flight
+            ),
+            (1, 0, 0)
+        );
+    })
+    .await;
+}
