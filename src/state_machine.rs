@@ -9,7 +9,7 @@
 //! around it; tests drive it with a virtual clock.
 //!
 //! ```
-//! use std::time::Instant;
+//! use std::time::{Duration, Instant};
 //! use vibezen_recovery::state_machine::StateMachine;
 //! use vibezen_recovery::{CircuitBreakerConfig, CircuitState, Outcome};
 //!
