@@ -13,18 +13,31 @@ use serde::{Deserialize, Deserializer, Serializer};
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 fn from_secs(secs: f64) -> Result<Duration, String> {
+    let shown = show(secs);
     if !secs.is_finite() {
-        return Err(format!("must be a finite number of seconds (got {secs})"));
+        return Err(format!("must be a finite number of seconds (got {shown})"));
     }
     if secs < 0.0 {
-        return Err(format!("must not be negative (got {secs} s)"));
+        return Err(format!("must not be negative (got {shown} s)"));
     }
     match Duration::try_from_secs_f64(secs) {
+        Ok(duration) if duration.is_zero() && secs > 0.0 => {
+            Err(format!("must be at least one nanosecond (got {shown} s)"))
+        }
         Ok(duration) if duration <= MAX_DURATION => Ok(duration),
         _ => Err(format!(
-            "must be at most {} s, one year (got {secs} s)",
+            "must be at most {} s, one year (got {shown} s)",
             MAX_DURATION.as_secs()
         )),
+    }
+}
+
+/// A number as a person would write it: no 300-digit expansions.
+fn show(secs: f64) -> String {
+    if secs != 0.0 && !(1e-6..1e12).contains(&secs.abs()) {
+        format!("{secs:e}")
+    } else {
+        format!("{secs}")
     }
 }
 

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::seconds::{self, MAX_DURATION};
 
+pub(crate) mod json;
+
 /// The largest count-based window, in calls.
 pub const MAX_WINDOW_CALLS: u32 = 100_000;
 /// The largest number of buckets in a time-based window.
@@ -124,15 +126,12 @@ impl Default for WindowConfig {
 impl CircuitBreakerConfig {
     /// Reads a config from JSON and validates it.
     ///
-    /// Every error names the field it is about: a wrong type, an unknown
-    /// field or a value out of range.
+    /// Stricter than plain serde: the document must be one JSON object with
+    /// no field given twice, and every error names the field it is about
+    /// (`window.size` for a nested one): a wrong type, an unknown field, a
+    /// value out of range.
     pub fn from_json(json: &str) -> Result<Self, ConfigError> {
-        let deserializer = &mut serde_json::Deserializer::from_str(json);
-        let config: CircuitBreakerConfig =
-            serde_path_to_error::deserialize(deserializer).map_err(|err| ConfigError::Json {
-                field: json_field(err.path()),
-                reason: err.into_inner().to_string(),
-            })?;
+        let config = json::config_from_json(json)?;
         config.validate()?;
         Ok(config)
     }
@@ -218,11 +217,6 @@ impl WindowConfig {
     }
 }
 
-fn json_field(path: &serde_path_to_error::Path) -> String {
-    let path = path.to_string();
-    if path == "." { String::new() } else { path }
-}
-
 fn invalid(field: &'static str, reason: String) -> ConfigError {
     ConfigError::Invalid { field, reason }
 }
@@ -264,12 +258,13 @@ pub enum ConfigError {
         reason: String,
     },
     /// JSON that does not describe a config: bad syntax, a wrong type, an
-    /// unknown field or a value out of range.
+    /// unknown or repeated field, a value out of range.
     Json {
         /// Where in the document, such as `window.size`; empty when the
-        /// document itself is at fault (bad syntax, not an object).
+        /// document itself is at fault (bad syntax, not an object). Control
+        /// characters are escaped and the length is bounded.
         field: String,
-        /// What the parser found.
+        /// What is wrong, bounded in length.
         reason: String,
     },
     /// A circuit name the breaker refuses (see [`validate_circuit_name`](crate::validate_circuit_name)).
