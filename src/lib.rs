@@ -81,7 +81,7 @@ mod window;
 
 pub use circuit::{
     Acquire, CallError, CircuitBreaker, CircuitBreakerExt, CircuitBreakerOpenError, CircuitStats,
-    HISTORY_LIMIT, Permit, ProtectedCall, Reset, StateChanged, Stats, Subscribe, Unsubscribe,
+    HISTORY_LIMIT, Permit, ProtectedCall, Reset, StateChanged, Stats, Stop, Subscribe, Unsubscribe,
 };
 pub use config::{
     CircuitBreakerConfig, ConfigError, MAX_WINDOW_BUCKETS, MAX_WINDOW_CALLS, MIN_BUCKET,

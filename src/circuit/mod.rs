@@ -21,7 +21,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use actix::clock::Instant;
-use actix::{Actor, AsyncContext, Context, Handler, Message, SpawnHandle};
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, SpawnHandle};
 use chrono::{DateTime, Utc};
 
 use crate::ConfigError;
@@ -200,6 +200,23 @@ impl Handler<Reset> for CircuitBreaker {
         let now = self.now(ctx);
         self.machine.reset(now);
         self.publish(ctx, now);
+    }
+}
+
+/// Stops the circuit actor. Calls in flight are dropped (their callers get
+/// [`MailboxError::Closed`](actix::MailboxError::Closed)), later messages are
+/// refused the same way, and subscribers hear nothing more. A manager that
+/// supervises the circuit recreates it.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+impl Handler<Stop> for CircuitBreaker {
+    type Result = ();
+
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        tracing::info!(circuit = %self.name, "circuit stopped on request");
+        ctx.stop();
     }
 }
 

@@ -278,3 +278,26 @@ async fn an_invalid_config_or_name_is_refused_at_creation() {
     let err = CircuitBreaker::new("", CircuitBreakerConfig::default()).unwrap_err();
     assert_eq!(err.field(), "name");
 }
+
+#[actix::test]
+async fn stop_drops_calls_in_flight_and_refuses_later_ones() {
+    tokio::time::pause();
+    within(async {
+        let circuit = start(CircuitBreakerConfig::default());
+        let in_flight = circuit.call(std::future::pending::<Result<(), ()>>());
+        let stop = circuit.send(vibezen_recovery::Stop);
+        let (in_flight, stopped) = tokio::join!(in_flight, stop);
+        stopped.unwrap();
+        assert!(matches!(
+            in_flight,
+            Err(CallError::Unavailable(MailboxError::Closed))
+        ));
+        settle().await;
+        assert!(!circuit.connected());
+        assert!(matches!(
+            succeed(&circuit).await,
+            Err(CallError::Unavailable(_))
+        ));
+    })
+    .await;
+}
