@@ -59,6 +59,19 @@
 //! # }
 //! ```
 //!
+//! # Many circuits
+//!
+//! A [`CircuitBreakerManager`] is a supervisor actor that owns named
+//! circuits: [`GetBreaker`] gets or creates one, [`Call`] routes a call to
+//! it by name, [`GetHealth`] scores the whole system (critical circuits
+//! weigh more), [`ExportStats`] and [`ExportStatsToFile`] write every
+//! circuit's statistics as JSON, and a circuit whose actor dies is recreated.
+//! [`VibezenIntegration`] is the seed's facade on top: circuits from
+//! [`presets`] or a JSON file, fallbacks, degradation and recovery handlers
+//! (subscribers to [`StateChanged`], never callbacks inside a circuit), a
+//! health report with recommendations, and `should_continue_workflow`. The
+//! guide is `docs/manager.md`.
+//!
 //! Time comes from tokio's clock (`actix::clock::Instant`), so tests drive
 //! circuits with `tokio::time::pause()` and `advance`; wall-clock timestamps
 //! (`chrono`) appear only in events and statistics.
@@ -70,25 +83,49 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+// So are those of the manager and integration guide.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/manager.md")]
+struct ManagerGuideDoctests;
+
 mod circuit;
 mod config;
+mod export;
+mod health;
+pub mod integration;
+mod manager;
 mod name;
 mod outcome;
+pub mod presets;
+mod published;
 mod seconds;
 mod state;
 pub mod state_machine;
+mod thread_slot;
 mod window;
 
 pub use circuit::{
-    Acquire, CallError, CircuitBreaker, CircuitBreakerExt, CircuitBreakerOpenError, CircuitStats,
-    HISTORY_LIMIT, Permit, ProtectedCall, Reset, StateChanged, Stats, Stop, Subscribe, Unsubscribe,
+    Acquire, CallError, CircuitBreaker, CircuitBreakerExt, CircuitBreakerOpenError, CircuitHandle,
+    CircuitStats, GetHandle, HISTORY_LIMIT, Permit, ProtectedCall, Reset, StateChanged, Stats,
+    Stop, Subscribe, Unsubscribe,
 };
 pub use config::{
     CircuitBreakerConfig, ConfigError, MAX_WINDOW_BUCKETS, MAX_WINDOW_CALLS, MIN_BUCKET,
     WindowConfig,
 };
+pub use export::{EXPORT_SCHEMA_VERSION, ExportError, StatsExport, WriteStep, write_atomically};
+pub use health::{CRITICAL_WEIGHT, CircuitHealth, HealthSnapshot, circuit_score};
+pub use integration::{
+    CircuitsFile, CircuitsFileError, EntryError, Fallback, HealthReport, Served,
+    VibezenIntegration, WorkflowConfig,
+};
+pub use manager::{
+    AllStats, Call, CircuitBreakerManager, ExportStats, ExportStatsToFile, GetBreaker, GetHealth,
+    GetRestarts, ManagerError, ResetAll, ResetCircuit, SWEEP_INTERVAL, SubscribeAll,
+};
 pub use name::{MAX_NAME_LEN, validate_circuit_name};
 pub use outcome::{Classification, Outcome};
+pub use presets::Preset;
 pub use seconds::MAX_DURATION;
 pub use state::CircuitState;
 pub use state_machine::{CallTotals, TransitionReason};

@@ -33,3 +33,27 @@ pub fn validate_circuit_name(name: &str) -> Result<(), ConfigError> {
         reason,
     })
 }
+
+/// The one `&'static` copy of `name`, so that errors can name their circuit
+/// without allocating or touching a shared reference count on every
+/// rejection.
+///
+/// Each distinct name is stored once for the life of the process; names are
+/// short (at most [`MAX_NAME_LEN`] bytes) and a service has a bounded set of
+/// them, so this costs what the names cost.
+pub(crate) fn intern(name: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(&interned) = names.get(name) {
+        return interned;
+    }
+    let interned: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(interned);
+    interned
+}

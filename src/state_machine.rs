@@ -31,13 +31,15 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 
 use crate::ConfigError;
-use crate::config::CircuitBreakerConfig;
+use crate::config::{CircuitBreakerConfig, WindowConfig};
 use crate::outcome::Outcome;
+use crate::published::{Published, RateBase, SlotTotals, Slots};
 use crate::state::CircuitState;
 use crate::window::SlidingWindow;
 
@@ -121,8 +123,19 @@ pub struct Transition {
 }
 
 /// Proof that a call was admitted; hand it back to
-/// [`StateMachine::record`] with the call's outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// [`StateMachine::record`] with the call's outcome. It is not `Clone`, so
+/// an outcome cannot be recorded twice:
+///
+/// ```compile_fail
+/// # use std::time::Instant;
+/// # use vibezen_recovery::{state_machine::StateMachine, CircuitBreakerConfig, Outcome};
+/// # let now = Instant::now();
+/// # let mut machine = StateMachine::new(CircuitBreakerConfig::default(), now).unwrap();
+/// let ticket = machine.try_acquire(now).unwrap();
+/// machine.record(ticket, Outcome::Success, now);
+/// machine.record(ticket, Outcome::Success, now); // moved already
+/// ```
+#[derive(Debug, PartialEq, Eq)]
 pub struct Ticket {
     id: u64,
     generation: u64,
@@ -226,7 +239,7 @@ struct Lease {
 }
 
 /// The state machine of one circuit. See the [module docs](self).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct StateMachine {
     config: CircuitBreakerConfig,
     state: CircuitState,
@@ -234,15 +247,52 @@ pub struct StateMachine {
     entered_at: Instant,
     /// In OPEN: when the timeout ends.
     open_until: Option<Instant>,
-    consecutive_failures: u32,
     trial_successes: u32,
     window: SlidingWindow,
     leases: Vec<Lease>,
-    last_admission: Option<Instant>,
+    last_activity: Option<Instant>,
     last_failure: Option<Instant>,
     next_call_id: u64,
     totals: CallTotals,
     transitions: Vec<Transition>,
+    /// State word and consecutive-failure run, readable without a message.
+    published: Arc<Published>,
+    /// The fast path's per-thread counters, once a handle asked for them.
+    fast_path: Option<FastPath>,
+}
+
+/// What the machine keeps of the fast path's counters.
+#[derive(Debug)]
+struct FastPath {
+    slots: Arc<Slots>,
+    /// The slot totals as of the last fold.
+    folded: SlotTotals,
+    last_fold: Instant,
+}
+
+/// A detached copy, for simulation and "what if" checks: it shares nothing
+/// with the original, so calls made through the original's handles after
+/// the copy are not seen by it.
+impl Clone for StateMachine {
+    fn clone(&self) -> Self {
+        StateMachine {
+            config: self.config.clone(),
+            state: self.state,
+            generation: self.generation,
+            entered_at: self.entered_at,
+            open_until: self.open_until,
+            trial_successes: self.trial_successes,
+            window: self.window.clone(),
+            leases: self.leases.clone(),
+            last_activity: self.last_activity,
+            last_failure: self.last_failure,
+            next_call_id: self.next_call_id,
+            totals: self.totals,
+            transitions: self.transitions.clone(),
+            published: Arc::new(self.published.snapshot()),
+            fast_path: None,
+        }
+    }
 }
 
 impl StateMachine {
@@ -256,14 +306,15 @@ impl StateMachine {
             generation: 0,
             entered_at: now,
             open_until: None,
-            consecutive_failures: 0,
             trial_successes: 0,
             leases: Vec::new(),
-            last_admission: None,
+            last_activity: None,
             last_failure: None,
             next_call_id: 0,
             totals: CallTotals::default(),
             transitions: Vec::new(),
+            published: Arc::new(Published::new(now)),
+            fast_path: None,
         })
     }
 
@@ -272,6 +323,14 @@ impl StateMachine {
     pub fn try_acquire(&mut self, now: Instant) -> Result<Ticket, Rejection> {
         self.poll(now);
         let trial = match self.state {
+            // A fast-path caller crossed a threshold; its trip is on the way.
+            CircuitState::Closed if self.published.word().is_pending() => {
+                self.totals.rejections += 1;
+                return Err(Rejection {
+                    state: CircuitState::Open,
+                    retry_at: None,
+                });
+            }
             CircuitState::Closed => false,
             CircuitState::HalfOpen
                 if self.leases.len() < self.config.max_trial_calls() as usize =>
@@ -300,7 +359,7 @@ impl StateMachine {
         };
         self.next_call_id += 1;
         self.totals.calls += 1;
-        self.last_admission = Some(now);
+        self.last_activity = Some(now);
         if let (true, Some(deadline)) = (trial, deadline) {
             self.leases.push(Lease {
                 id: ticket.id,
@@ -328,21 +387,22 @@ impl StateMachine {
             }
         }
         self.count(outcome, now);
+        self.last_activity = Some(self.last_activity.map_or(now, |last| last.max(now)));
         if ticket.generation != self.generation {
             return;
         }
         match (self.state, outcome) {
             (_, Outcome::Ignored | Outcome::Cancelled) | (CircuitState::Open, _) => {}
             (CircuitState::Closed, Outcome::Success) => {
-                self.consecutive_failures = 0;
+                self.published.run_success(self.generation);
                 self.window.record(false, now);
                 self.check_failure_rate(now);
             }
             (CircuitState::Closed, _) => {
-                self.consecutive_failures += 1;
+                let run = self.published.run_failure(self.generation).unwrap_or(0);
                 self.window.record(true, now);
-                if self.consecutive_failures >= self.config.failure_threshold {
-                    let count = self.consecutive_failures;
+                if run >= self.config.failure_threshold {
+                    let count = run;
                     self.enter(
                         CircuitState::Open,
                         TransitionReason::ConsecutiveFailures { count },
@@ -371,6 +431,9 @@ impl StateMachine {
                 );
             }
         }
+        if self.state == CircuitState::Closed {
+            self.share_rate_base(now);
+        }
     }
 
     /// Back to CLOSED with an empty window and counters, in a new generation,
@@ -381,10 +444,31 @@ impl StateMachine {
         self.enter(CircuitState::Closed, TransitionReason::ManualReset, now);
     }
 
+    /// Opens the circuit for a threshold that a fast-path caller saw crossed
+    /// in `generation` at `at` (it marked the published word pending and
+    /// sent this on). The circuit counts as open since `at`, so a busy actor
+    /// does not stretch the OPEN timeout. A trip from an earlier generation
+    /// is ignored.
+    pub(crate) fn trip(
+        &mut self,
+        generation: u64,
+        reason: TransitionReason,
+        at: Instant,
+        now: Instant,
+    ) {
+        self.poll(now);
+        if generation == self.generation && self.state == CircuitState::Closed {
+            self.enter(CircuitState::Open, reason, at.clamp(self.entered_at, now));
+            // The timeout may be over already if the trip took long to arrive.
+            self.poll(now);
+        }
+    }
+
     /// Applies every time-driven change that is due by `now`: a trial slot
     /// reclaimed, OPEN -> HALF_OPEN after `timeout`, the full reset after
     /// `reset_timeout` of inactivity.
     pub fn poll(&mut self, now: Instant) {
+        self.fold(now, true);
         loop {
             if let Some(index) = self.leases.iter().position(|lease| lease.deadline <= now) {
                 let lease = self.leases.swap_remove(index);
@@ -413,7 +497,12 @@ impl StateMachine {
     /// The earliest instant at which [`poll`](Self::poll) has something to do.
     pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
         let lease = self.leases.iter().map(|lease| lease.deadline).min();
-        [lease, self.open_until, self.inactivity_deadline(now)]
+        let fold = self
+            .fast_path
+            .as_ref()
+            .filter(|_| self.state == CircuitState::Closed)
+            .map(|fast| fast.last_fold + self.fold_interval());
+        [lease, self.open_until, self.inactivity_deadline(now), fold]
             .into_iter()
             .flatten()
             .min()
@@ -426,26 +515,108 @@ impl StateMachine {
 
     /// When a full reset for inactivity is due, if there is anything to reset.
     ///
-    /// Inactivity counts from the later of the last admitted call and the
-    /// entry into the current state, so a circuit that has just turned
-    /// HALF_OPEN waits a whole `reset_timeout` for a trial call. A HALF_OPEN
-    /// circuit with a trial in flight is not inactive.
+    /// Inactivity means no call admitted, none finishing and none in flight;
+    /// it counts from the latest of the last admission, the last outcome and
+    /// the entry into the current state, so a circuit that has just turned
+    /// HALF_OPEN waits a whole `reset_timeout` for a trial call, and a call
+    /// slower than `reset_timeout` does not lose its failure to a reset.
     fn inactivity_deadline(&self, now: Instant) -> Option<Instant> {
         let has_something_to_reset = match self.state {
             CircuitState::Open => false,
-            CircuitState::HalfOpen => !self
-                .leases
-                .iter()
-                .any(|lease| lease.generation == self.generation),
-            CircuitState::Closed => self.consecutive_failures > 0 || !self.window.is_empty(now),
+            CircuitState::HalfOpen => true,
+            CircuitState::Closed => self.consecutive_failures() > 0 || !self.window.is_empty(now),
         };
-        if !has_something_to_reset {
+        if !has_something_to_reset || self.totals.in_flight() > 0 {
             return None;
         }
         let since = self
-            .last_admission
+            .last_activity
             .map_or(self.entered_at, |at| at.max(self.entered_at));
         Some(since + self.config.reset_timeout)
+    }
+
+    /// The published state word and run, for handles.
+    pub(crate) fn published(&self) -> &Arc<Published> {
+        &self.published
+    }
+
+    /// The fast path's counters, created on first use: a circuit that no
+    /// handle ever calls through pays nothing for them.
+    pub(crate) fn fast_path_slots(&mut self, now: Instant) -> Arc<Slots> {
+        let fast = self.fast_path.get_or_insert_with(|| FastPath {
+            slots: Arc::new(Slots::default()),
+            folded: SlotTotals::default(),
+            last_fold: now,
+        });
+        let slots = Arc::clone(&fast.slots);
+        self.share_rate_base(now);
+        slots
+    }
+
+    /// How often the machine folds the fast path's counters in while CLOSED:
+    /// every bucket of a time window (so outcomes land in the right bucket),
+    /// every second for a count window (so a success that brings the window
+    /// to `min_calls` is noticed within a second).
+    fn fold_interval(&self) -> std::time::Duration {
+        use std::time::Duration;
+        match self.config.window {
+            WindowConfig::Time { duration, buckets } => {
+                (duration / buckets).clamp(Duration::from_millis(10), Duration::from_secs(1))
+            }
+            WindowConfig::Count { .. } => Duration::from_secs(1),
+        }
+    }
+
+    /// Takes in what fast-path callers counted since the last fold: every
+    /// counter into the totals and, when `into_window`, the current
+    /// generation's outcomes into the window (then the rate rule runs).
+    fn fold(&mut self, now: Instant, into_window: bool) {
+        let Some(fast) = &mut self.fast_path else {
+            return;
+        };
+        let totals = fast.slots.totals();
+        let before = std::mem::replace(&mut fast.folded, totals);
+        fast.last_fold = now;
+        let added = |now: u64, before: u64| now.saturating_sub(before);
+        let admitted = added(totals.admitted, before.admitted);
+        self.totals.calls += admitted;
+        self.totals.successes += added(totals.successes, before.successes);
+        self.totals.failures += added(totals.failures, before.failures);
+        self.totals.timeouts += added(totals.timeouts, before.timeouts);
+        self.totals.panics += added(totals.panics, before.panics);
+        self.totals.ignored += added(totals.ignored, before.ignored);
+        self.totals.cancelled += added(totals.cancelled, before.cancelled);
+        self.totals.rejections += added(totals.rejections, before.rejections);
+        if admitted > 0 {
+            self.last_activity = Some(now);
+        }
+        let (window, window_before) = (totals.window(), before.window());
+        let successes = added(window.successes, window_before.successes);
+        let failures = added(window.failures, window_before.failures);
+        let failed_at_all = added(
+            totals.failures + totals.timeouts + totals.panics,
+            before.failures + before.timeouts + before.panics,
+        );
+        if failed_at_all > 0 {
+            self.last_failure = Some(now);
+        }
+        if into_window && self.state == CircuitState::Closed && successes + failures > 0 {
+            self.window.record_batch(successes, failures, now);
+            self.check_failure_rate(now);
+        }
+        self.share_rate_base(now);
+    }
+
+    /// Tells fast-path callers what the window holds, so that a failing
+    /// caller can estimate the failure rate without asking the actor.
+    fn share_rate_base(&self, now: Instant) {
+        let Some(fast) = &self.fast_path else { return };
+        let counts = self.window.counts(now);
+        self.published.set_rate_base(RateBase {
+            window_calls: counts.calls,
+            window_failures: counts.failures,
+            folded: fast.folded.window(),
+        });
     }
 
     fn check_failure_rate(&mut self, now: Instant) {
@@ -473,13 +644,17 @@ impl StateMachine {
     /// Starts a new generation in `to`, with every decision counter empty.
     /// A CLOSED -> CLOSED reset starts a generation but is no transition.
     fn enter(&mut self, to: CircuitState, reason: TransitionReason, now: Instant) {
+        // What fast-path callers counted in the old generation is theirs:
+        // into the totals, not into the new state's window.
+        self.fold(now, false);
         let from = self.state;
         self.generation += 1;
         self.state = to;
-        self.consecutive_failures = 0;
         self.trial_successes = 0;
         self.window.clear();
         self.open_until = (to == CircuitState::Open).then(|| now + self.config.timeout);
+        self.published.publish(to, self.generation, self.open_until);
+        self.share_rate_base(now);
         if from != to {
             self.entered_at = now;
             self.transitions.push(Transition {
@@ -510,7 +685,10 @@ impl StateMachine {
 
     /// Failures in a row in CLOSED.
     pub fn consecutive_failures(&self) -> u32 {
-        self.consecutive_failures
+        match self.state {
+            CircuitState::Closed => self.published.consecutive_failures(self.generation),
+            _ => 0,
+        }
     }
 
     /// Successful trial calls so far in HALF_OPEN.

@@ -37,6 +37,17 @@ impl SlidingWindow {
         }
     }
 
+    /// Records `successes` and `failures` that happened since the last
+    /// batch, in an unknown order: a count window takes them evenly
+    /// interleaved (only the last `size` of them can stay), a time window
+    /// puts them all in the bucket of `now`.
+    pub(crate) fn record_batch(&mut self, successes: u64, failures: u64, now: Instant) {
+        match self {
+            SlidingWindow::Count(window) => window.record_batch(successes, failures),
+            SlidingWindow::Time(window) => window.record_counts(successes, failures, now),
+        }
+    }
+
     /// What the window holds as of `now` (a time window drops what is too old).
     pub(crate) fn counts(&self, now: Instant) -> WindowCounts {
         match self {
@@ -89,6 +100,18 @@ impl CountWindow {
         self.next = (self.next + 1) % self.capacity;
     }
 
+    fn record_batch(&mut self, successes: u64, failures: u64) {
+        let total = successes + failures;
+        // Outcome i of the batch is a failure when the running share of
+        // failures steps up there; skip what would be evicted anyway.
+        let skip = total.saturating_sub(self.capacity as u64);
+        let failures_before =
+            |i: u64| (u128::from(i) * u128::from(failures) / u128::from(total)) as u64;
+        for i in skip..total {
+            self.record(failures_before(i + 1) > failures_before(i));
+        }
+    }
+
     fn clear(&mut self) {
         self.failed.clear();
         self.next = 0;
@@ -133,15 +156,19 @@ impl TimeWindow {
     }
 
     fn record(&mut self, failed: bool, now: Instant) {
+        self.record_counts(u64::from(!failed), u64::from(failed), now);
+    }
+
+    fn record_counts(&mut self, successes: u64, failures: u64, now: Instant) {
         self.origin.get_or_insert(now);
         let index = self.index(now);
         self.advance(index);
         let slot = (index % self.buckets.len() as u64) as usize;
         let bucket = &mut self.buckets[slot];
-        bucket.counts.calls += 1;
-        bucket.counts.failures += u64::from(failed);
-        self.counts.calls += 1;
-        self.counts.failures += u64::from(failed);
+        bucket.counts.calls += successes + failures;
+        bucket.counts.failures += failures;
+        self.counts.calls += successes + failures;
+        self.counts.failures += failures;
     }
 
     /// Moves the head to `index`, dropping every bucket that falls out.
@@ -253,6 +280,45 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_keeps_its_share_of_failures_and_only_the_last_size_outcomes() {
+        let now = Instant::now();
+        let mut window = count_window(10);
+        window.record_batch(3, 1, now);
+        assert_eq!(
+            window.counts(now),
+            WindowCounts {
+                calls: 4,
+                failures: 1
+            }
+        );
+        window.record_batch(1_000_000, 1_000_000, now);
+        assert_eq!(
+            window.counts(now),
+            WindowCounts {
+                calls: 10,
+                failures: 5
+            }
+        );
+        window.record_batch(0, 0, now);
+        assert_eq!(
+            window.counts(now),
+            WindowCounts {
+                calls: 10,
+                failures: 5
+            }
+        );
+        let mut window = time_window(10, 10);
+        window.record_batch(7, 3, now);
+        assert_eq!(
+            window.counts(now),
+            WindowCounts {
+                calls: 10,
+                failures: 3
+            }
+        );
+    }
+
+    #[test]
     fn time_window_drops_whole_buckets_as_time_passes() {
         let start = Instant::now();
         let at = |secs: u64| start + Duration::from_secs(secs);
@@ -326,15 +392,17 @@ mod tests {
             let now = start + Duration::from_millis(t);
             window.record(failed, now);
             log.push((t, failed));
-            let bucket = t / 1_000;
-            let expected = log.iter().filter(|(at, _)| at / 1_000 + 5 > bucket).fold(
-                WindowCounts::default(),
-                |mut acc, (_, failed)| {
+            // Buckets start at the window's first outcome.
+            let first = log[0].0;
+            let bucket = (t - first) / 1_000;
+            let expected = log
+                .iter()
+                .filter(|(at, _)| (at - first) / 1_000 + 5 > bucket)
+                .fold(WindowCounts::default(), |mut acc, (_, failed)| {
                     acc.calls += 1;
                     acc.failures += u64::from(*failed);
                     acc
-                },
-            );
+                });
             assert_eq!(window.counts(now), expected, "at {t} ms");
         }
     }

@@ -477,6 +477,7 @@ fn serialize_then_from_json_round_trips() {
             window: time_window(Duration::from_secs(30), 30),
             half_open_max_calls: Some(6),
             call_timeout: Some(Duration::from_millis(2_500)),
+            critical: true,
         },
         CircuitBreakerConfig {
             timeout: MAX_DURATION,

@@ -5,9 +5,9 @@ use std::future::Future;
 
 use actix::{ActorFutureExt, Context, Handler, Message, ResponseActFuture, WrapFuture};
 
-use super::guard::{Classifier, Ended, classify, guarded};
+use super::guard::{Classifier, Deadline, guarded, settle};
 use super::{CallError, CircuitBreaker};
-use crate::outcome::{Classification, Outcome};
+use crate::outcome::Classification;
 
 /// A future to run under the circuit's protection.
 ///
@@ -96,23 +96,14 @@ where
             Err(rejected) => return Box::pin(actix::fut::ready(Err(CallError::Open(rejected)))),
         };
         let ProtectedCall { future, classifier } = call;
-        let deadline = ticket.deadline().map(actix::clock::Instant::from_std);
+        let deadline = ticket
+            .deadline()
+            .map(|at| Deadline::from_std(ticket.admitted_at(), at));
         Box::pin(
             guarded(future, deadline)
                 .into_actor(self)
                 .map(move |ended, circuit, ctx| {
-                    let (outcome, result) = match ended {
-                        Ended::Completed(result) => (
-                            classify(&result, classifier.as_ref()),
-                            result.map_err(CallError::Failed),
-                        ),
-                        Ended::TimedOut(limit) => {
-                            (Outcome::Timeout, Err(CallError::Timeout(limit)))
-                        }
-                        Ended::Panicked(message) => {
-                            (Outcome::Panic, Err(CallError::Panicked(message)))
-                        }
-                    };
+                    let (outcome, result) = settle(ended, classifier.as_ref());
                     circuit.finish(ticket, outcome, ctx);
                     result
                 }),

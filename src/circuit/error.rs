@@ -2,7 +2,6 @@
 
 use std::error::Error;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix::MailboxError;
@@ -12,15 +11,19 @@ use crate::state::CircuitState;
 
 /// A call refused because the circuit is OPEN, or HALF_OPEN with every trial
 /// slot taken. The protected future was never polled.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CircuitBreakerOpenError {
-    circuit: Arc<str>,
+    circuit: &'static str,
     state: CircuitState,
     retry_at: Option<Instant>,
 }
 
 impl CircuitBreakerOpenError {
-    pub(crate) fn new(circuit: Arc<str>, state: CircuitState, retry_at: Option<Instant>) -> Self {
+    pub(crate) fn new(
+        circuit: &'static str,
+        state: CircuitState,
+        retry_at: Option<Instant>,
+    ) -> Self {
         CircuitBreakerOpenError {
             circuit,
             state,
@@ -30,7 +33,7 @@ impl CircuitBreakerOpenError {
 
     /// The circuit that refused the call.
     pub fn circuit(&self) -> &str {
-        &self.circuit
+        self.circuit
     }
 
     /// The state it refused in.

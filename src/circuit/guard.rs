@@ -1,4 +1,5 @@
-//! Runs a protected future so that neither a panic nor a hang escapes it.
+//! Runs a protected future so that neither a panic nor a hang escapes it,
+//! and turns how it ended into the outcome to count and the caller's result.
 
 use std::any::Any;
 use std::future::Future;
@@ -8,24 +9,42 @@ use std::time::Duration;
 use actix::clock::Instant;
 use futures_util::FutureExt;
 
+use super::CallError;
 use crate::outcome::{Classification, Outcome};
 
 /// How a guarded future ended.
 pub(crate) enum Ended<O> {
     Completed(O),
-    /// Cut off at its deadline, after running for this long.
+    /// Cut off at its deadline; the call was allowed this long.
     TimedOut(Duration),
     Panicked(String),
 }
 
-/// Polls `future` to its end, catching a panic and cutting it off at `deadline`.
-pub(crate) async fn guarded<F: Future>(future: F, deadline: Option<Instant>) -> Ended<F::Output> {
-    let started = Instant::now();
+/// When a call must be done, and how long that allowed it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    pub(crate) at: Instant,
+    pub(crate) limit: Duration,
+}
+
+impl Deadline {
+    /// The deadline of a call admitted at `admitted_at` that must end by `at`.
+    pub(crate) fn from_std(admitted_at: std::time::Instant, at: std::time::Instant) -> Self {
+        Deadline {
+            at: Instant::from_std(at),
+            limit: at.saturating_duration_since(admitted_at),
+        }
+    }
+}
+
+/// Polls `future` to its end, catching a panic and cutting it off at the
+/// deadline. Without a deadline it reads no clock and sets no timer.
+pub(crate) async fn guarded<F: Future>(future: F, deadline: Option<Deadline>) -> Ended<F::Output> {
     let caught = AssertUnwindSafe(future).catch_unwind();
     let result = match deadline {
-        Some(deadline) => match tokio::time::timeout_at(deadline, caught).await {
+        Some(Deadline { at, limit }) => match tokio::time::timeout_at(at, caught).await {
             Ok(result) => result,
-            Err(_) => return Ended::TimedOut(deadline.saturating_duration_since(started)),
+            Err(_) => return Ended::TimedOut(limit),
         },
         None => caught.await,
     };
@@ -38,19 +57,34 @@ pub(crate) async fn guarded<F: Future>(future: F, deadline: Option<Instant>) -> 
 /// A caller's classifier of a call's result.
 pub(crate) type Classifier<O> = Box<dyn Fn(&O) -> Classification + Send>;
 
+/// What to count and what to answer for a call that ended so.
+pub(crate) fn settle<T, E>(
+    ended: Ended<Result<T, E>>,
+    classifier: Option<&Classifier<Result<T, E>>>,
+) -> (Outcome, Result<T, CallError<E>>) {
+    match ended {
+        Ended::Completed(result) => (
+            classify(&result, classifier),
+            result.map_err(CallError::Failed),
+        ),
+        Ended::TimedOut(limit) => (Outcome::Timeout, Err(CallError::Timeout(limit))),
+        Ended::Panicked(message) => (Outcome::Panic, Err(CallError::Panicked(message))),
+    }
+}
+
 /// What `result` counts as: the classifier's word, or the default rule. A
 /// classifier that panics is treated like a protected call that panicked.
-pub(crate) fn classify<T, E>(
-    result: &Result<T, E>,
-    classifier: Option<&Classifier<Result<T, E>>>,
-) -> Outcome {
+fn classify<T, E>(result: &Result<T, E>, classifier: Option<&Classifier<Result<T, E>>>) -> Outcome {
     let Some(classifier) = classifier else {
         return Classification::of_result(result).into();
     };
     match catch_unwind(AssertUnwindSafe(|| classifier(result))) {
         Ok(classification) => classification.into(),
         Err(payload) => {
-            tracing::error!(panic = %panic_message(payload.as_ref()), "call classifier panicked; counting the call as a panic");
+            tracing::error!(
+                panic = %panic_message(payload.as_ref()),
+                "call classifier panicked; counting the call as a panic"
+            );
             Outcome::Panic
         }
     }

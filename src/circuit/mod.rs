@@ -13,12 +13,12 @@ mod error;
 mod events;
 mod ext;
 mod guard;
+mod handle;
 mod permit;
 mod stats;
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
 
 use actix::clock::Instant;
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, SpawnHandle};
@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 
 use crate::ConfigError;
 use crate::config::CircuitBreakerConfig;
-use crate::name::validate_circuit_name;
+use crate::name::{intern, validate_circuit_name};
 use crate::outcome::Outcome;
 use crate::state_machine::{Rejection, StateMachine, Ticket};
 
@@ -34,6 +34,7 @@ pub use call::ProtectedCall;
 pub use error::{CallError, CircuitBreakerOpenError};
 pub use events::{StateChanged, Subscribe, Unsubscribe};
 pub use ext::CircuitBreakerExt;
+pub use handle::{CircuitHandle, GetHandle};
 pub use permit::{Acquire, Permit};
 pub use stats::{CircuitStats, Stats};
 
@@ -57,7 +58,7 @@ pub const HISTORY_LIMIT: usize = 100;
 /// # }
 /// ```
 pub struct CircuitBreaker {
-    name: Arc<str>,
+    name: &'static str,
     machine: StateMachine,
     subscribers: Subscribers,
     history: VecDeque<StateChanged>,
@@ -78,7 +79,7 @@ impl CircuitBreaker {
         validate_circuit_name(&name)?;
         let now = Instant::now();
         Ok(CircuitBreaker {
-            name: name.into(),
+            name: intern(&name),
             machine: StateMachine::new(config, now.into_std())?,
             subscribers: Subscribers::default(),
             history: VecDeque::new(),
@@ -89,7 +90,7 @@ impl CircuitBreaker {
 
     /// The circuit's name.
     pub fn name(&self) -> &str {
-        &self.name
+        self.name
     }
 
     /// Reads the clock and applies whatever time-driven transition is due.
@@ -152,7 +153,7 @@ impl CircuitBreaker {
         self.arm_timer(ctx, now);
         admitted.map_err(|rejection: Rejection| {
             CircuitBreakerOpenError::new(
-                Arc::clone(&self.name),
+                self.name,
                 rejection.state,
                 rejection.retry_at.map(Instant::from_std),
             )
@@ -172,6 +173,11 @@ impl Actor for CircuitBreaker {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.now(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        // Handles outlive the actor; tell them to stop calling.
+        self.machine.published().mark_stopped();
     }
 }
 

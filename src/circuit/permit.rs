@@ -94,17 +94,24 @@ impl Permit {
         self.send(outcome);
     }
 
+    /// Reports what the call came to, as the fast path saw it (a timeout or
+    /// a panic included).
+    pub(crate) fn report_outcome(mut self, outcome: Outcome) {
+        self.send(outcome);
+    }
+
     /// When the call must be done: a report after it counts as a timeout,
     /// and a HALF_OPEN trial still unreported then loses its slot.
     pub fn deadline(&self) -> Option<Instant> {
         self.ticket
+            .as_ref()
             .and_then(|ticket| ticket.deadline())
             .map(Instant::from_std)
     }
 
     /// Whether this is a HALF_OPEN trial call.
     pub fn is_trial(&self) -> bool {
-        self.ticket.is_some_and(|ticket| ticket.is_trial())
+        self.ticket.as_ref().is_some_and(|ticket| ticket.is_trial())
     }
 
     fn send(&mut self, outcome: Outcome) {

@@ -75,6 +75,13 @@ pub struct CircuitBreakerConfig {
     /// A protected call that runs longer is cut off and counts as a failure.
     #[serde(with = "seconds::option")]
     pub call_timeout: Option<Duration>,
+    /// Whether the workflow depends on this service: a critical circuit
+    /// weighs three times as much in the health score, is listed among the
+    /// critical services while it is down, and stops
+    /// `should_continue_workflow` while it is OPEN. It does not change how
+    /// the circuit itself behaves.
+    #[serde(default)]
+    pub critical: bool,
 }
 
 impl Default for CircuitBreakerConfig {
@@ -89,6 +96,7 @@ impl Default for CircuitBreakerConfig {
             window: WindowConfig::default(),
             half_open_max_calls: None,
             call_timeout: None,
+            critical: false,
         }
     }
 }

@@ -1,0 +1,179 @@
+//! The health of a set of circuits as one number, and the picture behind it.
+
+use serde::Serialize;
+
+use crate::circuit::CircuitStats;
+use crate::state::CircuitState;
+
+/// How much a critical circuit weighs in the system score, against 1 for
+/// any other.
+pub const CRITICAL_WEIGHT: f64 = 3.0;
+
+/// The health of every circuit a manager owns, at one moment.
+///
+/// # The score
+///
+/// A circuit's own score ([`circuit_score`]) says how much of its service
+/// the workflow can count on now:
+///
+/// | state | score |
+/// |---|---|
+/// | CLOSED | `1 - failure_rate` (a rate below `min_calls` calls counts as 0) |
+/// | HALF_OPEN | half of that: only trial calls get through |
+/// | OPEN | 0 |
+///
+/// The system score is the weighted mean of the circuits' scores, where a
+/// critical circuit (`CircuitBreakerConfig::critical`) weighs
+/// [`CRITICAL_WEIGHT`] and any other weighs 1. With no circuits it is 1.
+/// So the score is 1 when every circuit is closed and healthy, 0 when every
+/// circuit is open, and in between otherwise; one critical circuit down costs
+/// three times what an optional one does.
+///
+/// ```
+/// use vibezen_recovery::HealthSnapshot;
+///
+/// let empty = HealthSnapshot::from_stats(&[]);
+/// assert_eq!(empty.health_score, 1.0);
+/// assert!(empty.open.is_empty());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthSnapshot {
+    /// The system score in [0, 1] (see [the score](Self#the-score)).
+    pub health_score: f64,
+    /// Each circuit's health, sorted by name.
+    pub circuits: Vec<CircuitHealth>,
+    /// The names of the OPEN circuits, sorted.
+    pub open: Vec<String>,
+    /// The names of the HALF_OPEN circuits, sorted.
+    pub half_open: Vec<String>,
+}
+
+/// One circuit's part in a [`HealthSnapshot`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CircuitHealth {
+    /// The circuit's name.
+    pub name: String,
+    /// Its state.
+    pub state: CircuitState,
+    /// Its own score in [0, 1] (see [`circuit_score`]).
+    pub score: f64,
+    /// Whether it is critical, and so weighs [`CRITICAL_WEIGHT`].
+    pub critical: bool,
+    /// Its window's failure rate, or `None` below `min_calls` calls.
+    pub failure_rate: Option<f64>,
+}
+
+/// A circuit's own score: `1 - failure_rate` when CLOSED (a missing rate
+/// counts as 0), half of that when HALF_OPEN, 0 when OPEN; always in [0, 1].
+///
+/// ```
+/// use vibezen_recovery::{CircuitState, circuit_score};
+///
+/// assert_eq!(circuit_score(CircuitState::Closed, None), 1.0);
+/// assert_eq!(circuit_score(CircuitState::Closed, Some(0.25)), 0.75);
+/// assert_eq!(circuit_score(CircuitState::HalfOpen, Some(0.5)), 0.25);
+/// assert_eq!(circuit_score(CircuitState::Open, None), 0.0);
+/// ```
+pub fn circuit_score(state: CircuitState, failure_rate: Option<f64>) -> f64 {
+    // A NaN rate cannot come from a circuit, but must not poison the mean.
+    let rate = failure_rate
+        .filter(|rate| rate.is_finite())
+        .unwrap_or(0.0)
+        .clamp(0.0, 1.0);
+    let closed = 1.0 - rate;
+    match state {
+        CircuitState::Closed => closed,
+        CircuitState::HalfOpen => 0.5 * closed,
+        CircuitState::Open => 0.0,
+    }
+}
+
+impl HealthSnapshot {
+    /// The snapshot of the circuits whose statistics these are.
+    ///
+    /// ```
+    /// use actix::Actor;
+    /// use vibezen_recovery::{CircuitBreaker, CircuitBreakerConfig, HealthSnapshot, Stats};
+    ///
+    /// # #[actix::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let breaker = CircuitBreaker::new("cache", CircuitBreakerConfig::default())?.start();
+    /// let health = HealthSnapshot::from_stats(&[breaker.send(Stats).await?]);
+    /// assert_eq!(health.health_score, 1.0);
+    /// assert_eq!(health.circuits[0].name, "cache");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_stats(stats: &[CircuitStats]) -> Self {
+        let mut circuits: Vec<CircuitHealth> = stats
+            .iter()
+            .map(|stats| CircuitHealth {
+                name: stats.name.clone(),
+                state: stats.state,
+                score: circuit_score(stats.state, stats.failure_rate),
+                critical: stats.config.critical,
+                failure_rate: stats.failure_rate,
+            })
+            .collect();
+        circuits.sort_by(|a, b| a.name.cmp(&b.name));
+        let named = |state| {
+            circuits
+                .iter()
+                .filter(|circuit| circuit.state == state)
+                .map(|circuit| circuit.name.clone())
+                .collect::<Vec<_>>()
+        };
+        let open = named(CircuitState::Open);
+        let half_open = named(CircuitState::HalfOpen);
+        HealthSnapshot {
+            health_score: system_score(&circuits),
+            circuits,
+            open,
+            half_open,
+        }
+    }
+
+    /// The critical circuits that are not CLOSED (OPEN or HALF_OPEN), sorted.
+    ///
+    /// ```
+    /// use vibezen_recovery::HealthSnapshot;
+    ///
+    /// assert!(HealthSnapshot::from_stats(&[]).critical_down().is_empty());
+    /// ```
+    pub fn critical_down(&self) -> Vec<String> {
+        self.circuits
+            .iter()
+            .filter(|circuit| circuit.critical && circuit.state != CircuitState::Closed)
+            .map(|circuit| circuit.name.clone())
+            .collect()
+    }
+
+    /// Whether any critical circuit is OPEN.
+    ///
+    /// ```
+    /// use vibezen_recovery::HealthSnapshot;
+    ///
+    /// assert!(!HealthSnapshot::from_stats(&[]).any_critical_open());
+    /// ```
+    pub fn any_critical_open(&self) -> bool {
+        self.circuits
+            .iter()
+            .any(|circuit| circuit.critical && circuit.state == CircuitState::Open)
+    }
+}
+
+fn system_score(circuits: &[CircuitHealth]) -> f64 {
+    let weight = |circuit: &CircuitHealth| {
+        if circuit.critical {
+            CRITICAL_WEIGHT
+        } else {
+            1.0
+        }
+    };
+    let total: f64 = circuits.iter().map(weight).sum();
+    if total == 0.0 {
+        return 1.0;
+    }
+    let weighted: f64 = circuits.iter().map(|c| weight(c) * c.score).sum();
+    (weighted / total).clamp(0.0, 1.0)
+}

@@ -1,0 +1,280 @@
+//! The health report: the snapshot, the critical services that are down,
+//! and what to tune, read from the statistics.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::circuit::CircuitStats;
+use crate::health::HealthSnapshot;
+use crate::state::CircuitState;
+use crate::state_machine::TransitionReason;
+
+/// A circuit whose trial calls failed this many times in a row since it
+/// opened is reported as stuck open.
+pub const STUCK_OPEN_TRIALS: usize = 3;
+/// A circuit that opened this many times within [`FLAPPING_WINDOW`] is
+/// reported as flapping.
+pub const FLAPPING_OPENINGS: usize = 3;
+/// How far back openings count toward flapping.
+pub const FLAPPING_WINDOW: Duration = Duration::from_secs(3600);
+/// A failure rate at or above this share of `failure_rate_threshold` is
+/// reported as near the threshold.
+pub const NEAR_THRESHOLD: f64 = 0.8;
+/// Completed calls needed before totals say anything about thresholds.
+pub const MIN_CALLS_FOR_ADVICE: u64 = 20;
+
+/// The seed's `get_health_report()`: the health snapshot, the critical
+/// services that are down, and recommendations.
+///
+/// ```
+/// use vibezen_recovery::HealthReport;
+///
+/// let report = HealthReport::from_stats(&[], true);
+/// assert_eq!(report.health.health_score, 1.0);
+/// assert!(report.critical_services.is_empty() && report.recommendations.is_empty());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthReport {
+    /// Whether calls are protected at all (`WorkflowConfig::enable_circuit_breaker`).
+    pub circuit_breaker_enabled: bool,
+    /// The health of the system and of each circuit.
+    pub health: HealthSnapshot,
+    /// The critical circuits that are down (OPEN or HALF_OPEN), sorted.
+    pub critical_services: Vec<String>,
+    /// What to look at, each naming the circuit and the setting, most
+    /// urgent kinds first.
+    pub recommendations: Vec<String>,
+}
+
+impl HealthReport {
+    /// The report on these circuits' statistics.
+    pub fn from_stats(stats: &[CircuitStats], circuit_breaker_enabled: bool) -> Self {
+        let health = HealthSnapshot::from_stats(stats);
+        let mut recommendations = Vec::new();
+        if !circuit_breaker_enabled {
+            recommendations.push(
+                "circuit breakers are disabled (`enable_circuit_breaker` = false): calls reach \
+                 services unprotected, with no fast rejection, no call timeout and no fallback; \
+                 enable them in WorkflowConfig"
+                    .to_owned(),
+            );
+        }
+        recommendations.extend(recommend(stats, Utc::now()));
+        HealthReport {
+            circuit_breaker_enabled,
+            critical_services: health.critical_down(),
+            health,
+            recommendations,
+        }
+    }
+}
+
+/// Recommendations read from statistics, as of `now`. Each names the
+/// circuit and the setting to look at:
+///
+/// - stuck open: [`STUCK_OPEN_TRIALS`] trial calls in a row failed since it
+///   opened (check the service, reset, or `timeout`);
+/// - flapping: it opened [`FLAPPING_OPENINGS`] times within
+///   [`FLAPPING_WINDOW`] (`success_threshold`, `timeout`);
+/// - a CLOSED circuit whose failure rate is at least [`NEAR_THRESHOLD`] of
+///   its `failure_rate_threshold`;
+/// - thresholds too tight: it opened on consecutive failures though under
+///   a fifth of its calls fail overall (`failure_threshold`);
+/// - thresholds too loose: it never opened though at least half of its calls
+///   failed (`failure_threshold`, `failure_rate_threshold`);
+/// - many calls cut off by `call_timeout`;
+/// - no traffic at all (the circuit name callers use).
+///
+/// ```
+/// use vibezen_recovery::integration::recommend;
+///
+/// assert!(recommend(&[], chrono::Utc::now()).is_empty());
+/// ```
+pub fn recommend(stats: &[CircuitStats], now: DateTime<Utc>) -> Vec<String> {
+    let mut sorted: Vec<&CircuitStats> = stats.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let rules: [Rule; 7] = [
+        stuck_open,
+        flapping,
+        near_threshold,
+        too_tight,
+        too_loose,
+        cut_off,
+        no_traffic,
+    ];
+    rules
+        .iter()
+        .flat_map(|rule| sorted.iter().filter_map(move |stats| rule(stats, now)))
+        .collect()
+}
+
+/// One finding: a recommendation about a circuit, or none.
+type Rule = fn(&CircuitStats, DateTime<Utc>) -> Option<String>;
+
+fn secs(duration: Duration) -> String {
+    format!("{:.1} s", duration.as_secs_f64())
+}
+
+fn percent(rate: f64) -> String {
+    format!("{:.0}%", rate * 100.0)
+}
+
+/// Calls that ran to an outcome that counts.
+fn completed(stats: &CircuitStats) -> u64 {
+    let t = &stats.totals;
+    t.successes + t.failures + t.timeouts + t.panics
+}
+
+fn failed(stats: &CircuitStats) -> u64 {
+    let t = &stats.totals;
+    t.failures + t.timeouts + t.panics
+}
+
+fn openings(stats: &CircuitStats) -> impl Iterator<Item = &crate::StateChanged> {
+    stats
+        .state_changes
+        .iter()
+        .filter(|change| change.from == CircuitState::Closed && change.to == CircuitState::Open)
+}
+
+fn stuck_open(stats: &CircuitStats, _: DateTime<Utc>) -> Option<String> {
+    if stats.state == CircuitState::Closed {
+        return None;
+    }
+    // Failed trials since the circuit last left CLOSED.
+    let failed_trials = stats
+        .state_changes
+        .iter()
+        .rev()
+        .take_while(|change| change.from != CircuitState::Closed)
+        .filter(|change| {
+            matches!(
+                change.reason,
+                TransitionReason::TrialFailed { .. } | TransitionReason::TrialSlotReclaimed
+            )
+        })
+        .count();
+    if failed_trials < STUCK_OPEN_TRIALS {
+        return None;
+    }
+    let since = openings(stats)
+        .last()
+        .map(|opened| format!(" since {}", opened.at.format("%H:%M:%S UTC")))
+        .unwrap_or_default();
+    Some(format!(
+        "`{}` is stuck {}: {failed_trials} trial calls in a row failed{since}; check that the \
+         service is up and send ResetCircuit once it is, or raise `timeout` ({}) to probe it less \
+         often",
+        stats.name,
+        stats.state,
+        secs(stats.config.timeout)
+    ))
+}
+
+fn flapping(stats: &CircuitStats, now: DateTime<Utc>) -> Option<String> {
+    // Event times follow the circuit's (possibly paused) clock; measure from
+    // the later of it and the wall clock.
+    let latest = stats
+        .state_changes
+        .last()
+        .map_or(now, |last| last.at.max(now));
+    let window = chrono::Duration::from_std(FLAPPING_WINDOW).unwrap_or(chrono::Duration::zero());
+    let recent = openings(stats)
+        .filter(|opened| opened.at >= latest - window)
+        .count();
+    if recent < FLAPPING_OPENINGS {
+        return None;
+    }
+    Some(format!(
+        "`{}` is flapping: it opened {recent} times in the last hour and closed in between; raise \
+         `success_threshold` ({}) so a recovery must prove itself longer, or `timeout` ({}) to give \
+         the service more time",
+        stats.name,
+        stats.config.success_threshold,
+        secs(stats.config.timeout)
+    ))
+}
+
+fn near_threshold(stats: &CircuitStats, _: DateTime<Utc>) -> Option<String> {
+    let rate = stats.failure_rate?;
+    let threshold = stats.config.failure_rate_threshold;
+    if stats.state != CircuitState::Closed || rate < NEAR_THRESHOLD * threshold {
+        return None;
+    }
+    Some(format!(
+        "`{}` fails {} of its recent calls, close to its `failure_rate_threshold` ({}): look into \
+         the service before the circuit opens; if these errors are expected, classify them as \
+         ignored rather than raising the threshold",
+        stats.name,
+        percent(rate),
+        percent(threshold)
+    ))
+}
+
+fn too_tight(stats: &CircuitStats, _: DateTime<Utc>) -> Option<String> {
+    let on_consecutive = openings(stats)
+        .filter(|opened| matches!(opened.reason, TransitionReason::ConsecutiveFailures { .. }))
+        .count();
+    let (completed, failed) = (completed(stats), failed(stats));
+    if on_consecutive == 0 || completed < MIN_CALLS_FOR_ADVICE || failed * 5 >= completed {
+        return None;
+    }
+    let times = if on_consecutive == 1 {
+        "once".to_owned()
+    } else {
+        format!("{on_consecutive} times")
+    };
+    Some(format!(
+        "`{}` opened {times} on {} failures in a row though only {failed} of its {completed} calls \
+         ({}) failed: `failure_threshold` ({}) looks too tight; raise it to stop false alarms",
+        stats.name,
+        stats.config.failure_threshold,
+        percent(failed as f64 / completed as f64),
+        stats.config.failure_threshold
+    ))
+}
+
+fn too_loose(stats: &CircuitStats, _: DateTime<Utc>) -> Option<String> {
+    let (completed, failed) = (completed(stats), failed(stats));
+    let ever_opened = stats
+        .state_changes
+        .iter()
+        .any(|change| change.to == CircuitState::Open);
+    if ever_opened || completed < MIN_CALLS_FOR_ADVICE || failed * 2 < completed {
+        return None;
+    }
+    Some(format!(
+        "`{}` never opened though {failed} of its {completed} calls failed: `failure_threshold` \
+         ({}) and `failure_rate_threshold` ({}) look too loose to protect callers; lower them",
+        stats.name,
+        stats.config.failure_threshold,
+        percent(stats.config.failure_rate_threshold)
+    ))
+}
+
+fn cut_off(stats: &CircuitStats, _: DateTime<Utc>) -> Option<String> {
+    let timeouts = stats.totals.timeouts;
+    let limit = stats.config.call_timeout?;
+    if timeouts < 5 || timeouts * 2 < failed(stats) {
+        return None;
+    }
+    Some(format!(
+        "`{}`: {timeouts} calls were cut off by `call_timeout` ({}), most of its failures; if the \
+         service is slow rather than down, raise `call_timeout`",
+        stats.name,
+        secs(limit)
+    ))
+}
+
+fn no_traffic(stats: &CircuitStats, _: DateTime<Utc>) -> Option<String> {
+    if stats.totals.calls > 0 || stats.totals.rejections > 0 {
+        return None;
+    }
+    Some(format!(
+        "`{}` has seen no calls: check that callers use this exact circuit name, or remove it if \
+         the service is no longer used",
+        stats.name
+    ))
+}

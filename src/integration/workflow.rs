@@ -1,0 +1,76 @@
+//! `WorkflowConfig`: how a VIBEZEN workflow uses circuit breakers.
+
+use std::time::Duration;
+
+use crate::ConfigError;
+use crate::config::CircuitBreakerConfig;
+use crate::seconds::MAX_DURATION;
+
+/// The settings of a [`VibezenIntegration`](super::VibezenIntegration) (the
+/// seed's `VIBEZENConfig(enable_circuit_breaker=True, ...)`).
+///
+/// ```
+/// use vibezen_recovery::WorkflowConfig;
+///
+/// let config = WorkflowConfig { min_health_score: 0.8, ..Default::default() };
+/// assert!(config.enable_circuit_breaker);
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowConfig {
+    /// Whether calls go through circuit breakers. When false, protected
+    /// calls run the service directly (no rejection, no timeout, no panic
+    /// shield, no fallback on rejection), no circuit is created, and the
+    /// health report says protection is off.
+    pub enable_circuit_breaker: bool,
+    /// The system health score (in [0, 1]) below which
+    /// `should_continue_workflow` says stop, even with every critical
+    /// circuit closed.
+    pub min_health_score: f64,
+    /// The config of a circuit created on its first call, without a preset.
+    pub default_config: CircuitBreakerConfig,
+    /// How long one degradation or recovery handler may run before it is cut
+    /// off (and logged), so a hung handler cannot hold up the others.
+    pub handler_timeout: Duration,
+}
+
+impl Default for WorkflowConfig {
+    fn default() -> Self {
+        WorkflowConfig {
+            enable_circuit_breaker: true,
+            min_health_score: 0.5,
+            default_config: CircuitBreakerConfig::default(),
+            handler_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl WorkflowConfig {
+    /// Checks every setting; the first one that is wrong is named.
+    ///
+    /// ```
+    /// use vibezen_recovery::WorkflowConfig;
+    ///
+    /// let config = WorkflowConfig { min_health_score: 1.5, ..Default::default() };
+    /// assert_eq!(config.validate().unwrap_err().field(), "min_health_score");
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let floor = self.min_health_score;
+        if !(0.0..=1.0).contains(&floor) {
+            return Err(ConfigError::Invalid {
+                field: "min_health_score",
+                reason: format!("must be between 0 and 1 (got {floor})"),
+            });
+        }
+        if self.handler_timeout.is_zero() || self.handler_timeout > MAX_DURATION {
+            return Err(ConfigError::Invalid {
+                field: "handler_timeout",
+                reason: format!(
+                    "must be longer than zero and at most one year (got {:?})",
+                    self.handler_timeout
+                ),
+            });
+        }
+        self.default_config.validate()
+    }
+}

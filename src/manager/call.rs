@@ -1,0 +1,125 @@
+//! `Call`: a protected call routed to a named circuit.
+
+use std::fmt;
+use std::future::Future;
+
+use actix::{Context, Handler, MailboxError, Message, ResponseFuture};
+
+use super::CircuitBreakerManager;
+use crate::circuit::{CallError, ProtectedCall};
+
+/// Runs a future through the circuit named `name`, creating the circuit with
+/// the manager's default config if it does not exist yet (the seed's
+/// `manager.call(name, func)`).
+///
+/// The reply is the circuit's: the future's `Ok`, or a [`CallError`]. If the
+/// circuit actor is gone before it answers, the reply is
+/// [`CallError::Unavailable`], never a hang. A name that
+/// [`validate_circuit_name`](crate::validate_circuit_name) refuses creates
+/// nothing and yields `CallError::Unavailable(MailboxError::Closed)`, with
+/// the reason logged; check names up front with `validate_circuit_name` or
+/// create circuits with [`GetBreaker`](super::GetBreaker) to see the error.
+///
+/// ```
+/// use actix::Actor;
+/// use vibezen_recovery::{Call, CircuitBreakerManager};
+///
+/// # #[actix::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = CircuitBreakerManager::default().start();
+/// let user = manager
+///     .send(Call::new("database", async { Ok::<_, String>("ada") }))
+///     .await?;
+/// assert_eq!(user.ok(), Some("ada"));
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "a Call does nothing until it is sent to the manager"]
+pub struct Call<F: Future> {
+    name: String,
+    call: ProtectedCall<F>,
+}
+
+impl<F, T, E> Call<F>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    /// Runs `future` through the circuit named `name`.
+    pub fn new(name: impl Into<String>, future: F) -> Self {
+        Call {
+            name: name.into(),
+            call: ProtectedCall::new(future),
+        }
+    }
+
+    /// Runs a prepared [`ProtectedCall`] (one with a classifier, say) through
+    /// the circuit named `name`.
+    ///
+    /// ```
+    /// use actix::Actor;
+    /// use vibezen_recovery::{Call, CircuitBreakerManager, Classification, ProtectedCall};
+    ///
+    /// # #[actix::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let manager = CircuitBreakerManager::default().start();
+    /// let lookup = ProtectedCall::new(async { Err::<u32, _>("404".to_string()) })
+    ///     .classify(|_| Classification::Ignored);
+    /// let reply = manager.send(Call::protected("knowledge_graph", lookup)).await?;
+    /// assert!(reply.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn protected(name: impl Into<String>, call: ProtectedCall<F>) -> Self {
+        Call {
+            name: name.into(),
+            call,
+        }
+    }
+}
+
+impl<F: Future> fmt::Debug for Call<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("name", &self.name)
+            .field("call", &self.call)
+            .finish()
+    }
+}
+
+impl<F, T, E> Message for Call<F>
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    type Result = Result<T, CallError<E>>;
+}
+
+impl<F, T, E> Handler<Call<F>> for CircuitBreakerManager
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    // A detached future: waiting for the circuit's answer must not hold up
+    // the manager, which routes everyone's calls.
+    type Result = ResponseFuture<Result<T, CallError<E>>>;
+
+    fn handle(&mut self, Call { name, call }: Call<F>, _: &mut Context<Self>) -> Self::Result {
+        let circuit = match self.get_or_create(name, None) {
+            Ok(circuit) => circuit,
+            Err(err) => {
+                tracing::error!(error = %err, "call refused: no circuit can have this name");
+                return Box::pin(async { Err(CallError::Unavailable(MailboxError::Closed)) });
+            }
+        };
+        // Enqueued now, so calls reach the circuit in the order the manager
+        // received them.
+        let reply = circuit.send(call);
+        Box::pin(async move {
+            reply
+                .await
+                .unwrap_or_else(|err| Err(CallError::Unavailable(err)))
+        })
+    }
+}

@@ -1,0 +1,141 @@
+//! Resets and subscriptions across circuits.
+
+use actix::{Context, Handler, Message, Recipient, ResponseFuture};
+use futures_util::future::join_all;
+
+use super::{CircuitBreakerManager, ManagerError};
+use crate::circuit::{Reset, StateChanged, Subscribe};
+
+/// Resets the named circuit to CLOSED (the seed's `breaker.reset()`, by
+/// name). The reply comes once the circuit has reset. A name the manager
+/// does not know is [`ManagerError::UnknownCircuit`], not a silent no-op.
+///
+/// ```
+/// use actix::Actor;
+/// use vibezen_recovery::{CircuitBreakerManager, GetBreaker, ManagerError, ResetCircuit};
+///
+/// # #[actix::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = CircuitBreakerManager::default().start();
+/// manager.send(GetBreaker::new("search")).await??;
+/// manager.send(ResetCircuit("search".into())).await??;
+/// let err = manager.send(ResetCircuit("serch".into())).await?.unwrap_err();
+/// assert_eq!(err, ManagerError::UnknownCircuit("serch".into()));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(), ManagerError>")]
+pub struct ResetCircuit(pub String);
+
+impl Handler<ResetCircuit> for CircuitBreakerManager {
+    type Result = ResponseFuture<Result<(), ManagerError>>;
+
+    fn handle(&mut self, ResetCircuit(name): ResetCircuit, _: &mut Context<Self>) -> Self::Result {
+        let Some(circuit) = self.live(&name) else {
+            return Box::pin(async move { Err(ManagerError::UnknownCircuit(name)) });
+        };
+        let reset = circuit.send(Reset);
+        Box::pin(async move {
+            reset
+                .await
+                .map_err(|_| ManagerError::CircuitUnavailable(name))
+        })
+    }
+}
+
+/// Resets every circuit to CLOSED; the reply comes once all have reset.
+///
+/// ```
+/// use actix::Actor;
+/// use vibezen_recovery::{CircuitBreakerManager, GetBreaker, ResetAll};
+///
+/// # #[actix::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = CircuitBreakerManager::default().start();
+/// manager.send(GetBreaker::new("cache")).await??;
+/// manager.send(ResetAll).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct ResetAll;
+
+impl Handler<ResetAll> for CircuitBreakerManager {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: ResetAll, _: &mut Context<Self>) -> Self::Result {
+        let resets: Vec<_> = self
+            .all_live()
+            .into_iter()
+            .map(|(name, circuit)| {
+                let reset = circuit.send(Reset);
+                async move {
+                    if reset.await.is_err() {
+                        // It was reset in effect: it is recreated CLOSED.
+                        tracing::warn!(circuit = %name, "circuit stopped during ResetAll");
+                    }
+                }
+            })
+            .collect();
+        Box::pin(async move {
+            join_all(resets).await;
+        })
+    }
+}
+
+/// Subscribes a recipient to the [`StateChanged`] events of every circuit,
+/// those there are now and those created later (recreated ones included).
+/// Each circuit's events arrive in that circuit's order. The reply comes
+/// once every present circuit has taken the subscription. Subscribing the
+/// same recipient twice has no further effect.
+///
+/// ```
+/// use actix::prelude::*;
+/// use vibezen_recovery::{CircuitBreakerManager, StateChanged, SubscribeAll};
+///
+/// struct Alerts;
+/// impl Actor for Alerts { type Context = Context<Self>; }
+/// impl Handler<StateChanged> for Alerts {
+///     type Result = ();
+///     fn handle(&mut self, event: StateChanged, _: &mut Context<Self>) {
+///         println!("{}: {} -> {}", event.circuit, event.from, event.to);
+///     }
+/// }
+///
+/// # #[actix::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = CircuitBreakerManager::default().start();
+/// manager.send(SubscribeAll(Alerts.start().recipient())).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct SubscribeAll(pub Recipient<StateChanged>);
+
+impl Handler<SubscribeAll> for CircuitBreakerManager {
+    type Result = ResponseFuture<()>;
+
+    fn handle(
+        &mut self,
+        SubscribeAll(recipient): SubscribeAll,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        self.subscribers.retain(Recipient::connected);
+        if !self.subscribers.contains(&recipient) {
+            self.subscribers.push(recipient.clone());
+        }
+        let subscriptions: Vec<_> = self
+            .all_live()
+            .into_iter()
+            .map(|(_, circuit)| circuit.send(Subscribe(recipient.clone())))
+            .collect();
+        Box::pin(async move {
+            // A circuit that stopped meanwhile is recreated with the
+            // subscription, so its error changes nothing.
+            join_all(subscriptions).await;
+        })
+    }
+}

@@ -1,0 +1,65 @@
+//! What can go wrong when asking the manager for something.
+
+use std::fmt;
+
+use crate::ConfigError;
+
+/// A request the manager could not carry out.
+///
+/// ```
+/// use vibezen_recovery::ManagerError;
+///
+/// let err = ManagerError::UnknownCircuit("serch".to_owned());
+/// assert_eq!(
+///     err.to_string(),
+///     "no circuit named \"serch\": create it first with GetBreaker, or check the spelling"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManagerError {
+    /// No circuit has this name.
+    UnknownCircuit(String),
+    /// A name or config was refused; nothing was created.
+    InvalidConfig(ConfigError),
+    /// The named circuit stopped while the request was on its way and will
+    /// be recreated; try again.
+    CircuitUnavailable(String),
+    /// The manager actor itself has stopped (its System is shutting down).
+    ManagerUnavailable,
+}
+
+impl fmt::Display for ManagerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ManagerError::UnknownCircuit(name) => write!(
+                f,
+                "no circuit named \"{}\": create it first with GetBreaker, or check the spelling",
+                name.escape_debug()
+            ),
+            ManagerError::InvalidConfig(err) => err.fmt(f),
+            ManagerError::CircuitUnavailable(name) => write!(
+                f,
+                "circuit \"{}\" stopped before it could answer; the manager recreates it, try again",
+                name.escape_debug()
+            ),
+            ManagerError::ManagerUnavailable => {
+                f.write_str("the circuit breaker manager has stopped; its System is shutting down")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ManagerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ManagerError::InvalidConfig(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<ConfigError> for ManagerError {
+    fn from(err: ConfigError) -> Self {
+        ManagerError::InvalidConfig(err)
+    }
+}

@@ -1,0 +1,76 @@
+//! `GetBreaker`: get a circuit by name, creating it on first use.
+
+use actix::{Addr, Context, Handler, Message};
+
+use super::CircuitBreakerManager;
+use crate::ConfigError;
+use crate::circuit::CircuitBreaker;
+use crate::config::CircuitBreakerConfig;
+
+/// Asks the manager for the circuit named `name`, creating it if there is
+/// none (the seed's `manager.get_breaker(name, config)`).
+///
+/// The same name always yields the same circuit, whose state everyone who
+/// holds it shares. A live circuit is never replaced: asking again with
+/// another config returns the live circuit as it is and logs a `tracing`
+/// warning naming it. A refused name or config is an error and creates
+/// nothing.
+///
+/// ```
+/// use actix::Actor;
+/// use vibezen_recovery::{CircuitBreakerConfig, CircuitBreakerManager, GetBreaker, presets};
+///
+/// # #[actix::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = CircuitBreakerManager::default().start();
+/// let db = manager.send(GetBreaker::new("database")).await??;
+/// let api = manager.send(GetBreaker::with_config("external_api", presets::search_service())).await??;
+/// assert_eq!(manager.send(GetBreaker::new("database")).await??, db);
+/// assert_ne!(db, api);
+///
+/// let refused = CircuitBreakerConfig { min_calls: 0, ..Default::default() };
+/// let err = manager.send(GetBreaker::with_config("other", refused)).await?.unwrap_err();
+/// assert_eq!(err.field(), "min_calls");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct GetBreaker {
+    name: String,
+    config: Option<CircuitBreakerConfig>,
+}
+
+impl GetBreaker {
+    /// The circuit named `name`; created with the manager's default config
+    /// if it does not exist.
+    pub fn new(name: impl Into<String>) -> Self {
+        GetBreaker {
+            name: name.into(),
+            config: None,
+        }
+    }
+
+    /// The circuit named `name`; created with `config` if it does not exist.
+    pub fn with_config(name: impl Into<String>, config: CircuitBreakerConfig) -> Self {
+        GetBreaker {
+            name: name.into(),
+            config: Some(config),
+        }
+    }
+}
+
+impl Message for GetBreaker {
+    type Result = Result<Addr<CircuitBreaker>, ConfigError>;
+}
+
+impl Handler<GetBreaker> for CircuitBreakerManager {
+    type Result = Result<Addr<CircuitBreaker>, ConfigError>;
+
+    fn handle(
+        &mut self,
+        GetBreaker { name, config }: GetBreaker,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        self.get_or_create(name, config)
+    }
+}

@@ -1,0 +1,8 @@
+//! The VIBEZEN integration facade, end to end, on tokio's paused clock.
+
+mod calls;
+mod file;
+mod handlers;
+mod presets;
+mod report;
+mod support;
