@@ -120,8 +120,9 @@ pub use integration::{
     VibezenIntegration, WorkflowConfig,
 };
 pub use manager::{
-    AllStats, Call, CircuitBreakerManager, ExportStats, ExportStatsToFile, GetBreaker, GetHealth,
-    GetRestarts, ManagerError, ResetAll, ResetCircuit, SWEEP_INTERVAL, SubscribeAll,
+    AllStats, Call, CircuitBreakerManager, ExportStats, ExportStatsToFile, GetBreaker,
+    GetCircuitHandle, GetHealth, GetRestarts, ManagerError, ResetAll, ResetCircuit, SWEEP_INTERVAL,
+    SubscribeAll,
 };
 pub use name::{MAX_NAME_LEN, validate_circuit_name};
 pub use outcome::{Classification, Outcome};

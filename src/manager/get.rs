@@ -1,10 +1,10 @@
 //! `GetBreaker`: get a circuit by name, creating it on first use.
 
-use actix::{Addr, Context, Handler, Message};
+use actix::{Addr, Context, Handler, Message, ResponseFuture};
 
-use super::CircuitBreakerManager;
+use super::{CircuitBreakerManager, ManagerError};
 use crate::ConfigError;
-use crate::circuit::CircuitBreaker;
+use crate::circuit::{CircuitBreaker, CircuitHandle, GetHandle};
 use crate::config::CircuitBreakerConfig;
 
 /// Asks the manager for the circuit named `name`, creating it if there is
@@ -72,5 +72,61 @@ impl Handler<GetBreaker> for CircuitBreakerManager {
         _: &mut Context<Self>,
     ) -> Self::Result {
         self.get_or_create(name, config)
+    }
+}
+
+/// Asks the manager for a [`CircuitHandle`] to the circuit named `name`,
+/// creating the circuit as [`GetBreaker`] would: the fast path, by name.
+///
+/// ```
+/// use actix::Actor;
+/// use vibezen_recovery::{CircuitBreakerManager, GetCircuitHandle};
+///
+/// # #[actix::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = CircuitBreakerManager::default().start();
+/// let cache = manager.send(GetCircuitHandle::new("cache")).await??;
+/// assert_eq!(cache.call(async { Ok::<_, String>("hit") }).await.ok(), Some("hit"));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct GetCircuitHandle(GetBreaker);
+
+impl GetCircuitHandle {
+    /// A handle to the circuit named `name`, created with the manager's
+    /// default config if it does not exist.
+    pub fn new(name: impl Into<String>) -> Self {
+        GetCircuitHandle(GetBreaker::new(name))
+    }
+
+    /// A handle to the circuit named `name`, created with `config` if it
+    /// does not exist.
+    pub fn with_config(name: impl Into<String>, config: CircuitBreakerConfig) -> Self {
+        GetCircuitHandle(GetBreaker::with_config(name, config))
+    }
+}
+
+impl Message for GetCircuitHandle {
+    type Result = Result<CircuitHandle, ManagerError>;
+}
+
+impl Handler<GetCircuitHandle> for CircuitBreakerManager {
+    type Result = ResponseFuture<Result<CircuitHandle, ManagerError>>;
+
+    fn handle(
+        &mut self,
+        GetCircuitHandle(get): GetCircuitHandle,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        let name = get.name.clone();
+        let circuit = self.get_or_create(get.name, get.config);
+        Box::pin(async move {
+            let circuit = circuit.map_err(ManagerError::InvalidConfig)?;
+            circuit
+                .send(GetHandle)
+                .await
+                .map_err(|_| ManagerError::CircuitUnavailable(name))
+        })
     }
 }

@@ -40,7 +40,7 @@ use crate::config::CircuitBreakerConfig;
 pub use call::Call;
 pub use control::{ResetAll, ResetCircuit, SubscribeAll};
 pub use error::ManagerError;
-pub use get::GetBreaker;
+pub use get::{GetBreaker, GetCircuitHandle};
 pub use report::{AllStats, ExportStats, ExportStatsToFile, GetHealth};
 pub use supervision::GetRestarts;
 

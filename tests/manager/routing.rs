@@ -355,3 +355,40 @@ async fn subscribing_twice_delivers_once() {
     })
     .await;
 }
+
+#[actix::test]
+async fn a_handle_by_name_shares_the_managed_circuit() {
+    tokio::time::pause();
+    within(async {
+        let manager = manager(touchy());
+        let handle = manager
+            .send(vibezen_recovery::GetCircuitHandle::new("search"))
+            .await
+            .unwrap()
+            .unwrap();
+        // A failure through the fast path opens the circuit everyone holds.
+        let failed = handle.call(async { Err::<(), _>("down") }).await;
+        assert!(matches!(failed, Err(CallError::Failed("down"))));
+        assert!(fail(&manager, "search").await.unwrap_err().is_rejected());
+        let circuit = manager
+            .send(GetBreaker::new("search"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(circuit.send(Stats).await.unwrap().state, CircuitState::Open);
+
+        let refused = CircuitBreakerConfig {
+            min_calls: 0,
+            ..Default::default()
+        };
+        let err = manager
+            .send(vibezen_recovery::GetCircuitHandle::with_config(
+                "other", refused,
+            ))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(err, ManagerError::InvalidConfig(ref e) if e.field() == "min_calls"));
+    })
+    .await;
+}
