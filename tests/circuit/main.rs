@@ -1,6 +1,8 @@
 //! The circuit actor, end to end, on tokio's paused clock.
 
 mod calls;
+#[path = "../common/mod.rs"]
+mod common;
 mod events;
 mod permits;
 mod support;

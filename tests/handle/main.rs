@@ -1,5 +1,7 @@
 //! The fast-path handle: the circuit's rules, without a message per call.
 
+#[path = "../common/mod.rs"]
+mod common;
 #[path = "../circuit/support.rs"]
 #[allow(dead_code)]
 mod support;

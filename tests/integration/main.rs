@@ -1,6 +1,8 @@
 //! The VIBEZEN integration facade, end to end, on tokio's paused clock.
 
 mod calls;
+#[path = "../common/mod.rs"]
+mod common;
 mod file;
 mod handlers;
 mod presets;

@@ -1,5 +1,7 @@
 //! The supervisor actor, end to end, on tokio's paused clock.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod export;
 mod health;
 mod routing;

@@ -1,41 +1,12 @@
 //! Helpers shared by the manager tests.
 
-use std::future::Future;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+pub use crate::common::*;
 
 use actix::prelude::*;
 use tokio::sync::mpsc;
 use vibezen_recovery::{
     Call, CallError, CircuitBreakerConfig, CircuitBreakerManager, StateChanged, SubscribeAll,
 };
-
-/// Every test runs under this deadline, so a bug shows as a failure, not a
-/// hang. On the paused clock an idle runtime jumps straight to it.
-pub async fn within<F: Future>(future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(24 * 3600), future)
-        .await
-        .expect("test deadline passed: something hangs")
-}
-
-/// Lets the actors run what is queued: actix serves queued messages before
-/// it polls timers and spawned futures, and a routed call takes two hops.
-pub async fn settle() {
-    for _ in 0..20 {
-        tokio::task::yield_now().await;
-    }
-}
-
-/// Moves the paused clock forward and lets everything due run.
-pub async fn advance(by: Duration) {
-    tokio::time::advance(by).await;
-    settle().await;
-}
-
-pub fn secs(secs: u64) -> Duration {
-    Duration::from_secs(secs)
-}
 
 /// Opens after one failure; OPEN for 60 s; two trial successes close it.
 pub fn touchy() -> CircuitBreakerConfig {
@@ -73,76 +44,13 @@ pub async fn succeed(
         .expect("manager alive")
 }
 
-/// Forwards every event it receives to a channel the test reads.
-pub struct Recorder(pub mpsc::UnboundedSender<StateChanged>);
-
-impl Actor for Recorder {
-    type Context = Context<Self>;
-}
-
-impl Handler<StateChanged> for Recorder {
-    type Result = ();
-
-    fn handle(&mut self, event: StateChanged, _: &mut Context<Self>) {
-        let _ = self.0.send(event);
-    }
-}
-
 /// Subscribes a [`Recorder`] to every circuit and returns the receiving end.
 pub async fn record_all(
     manager: &Addr<CircuitBreakerManager>,
 ) -> mpsc::UnboundedReceiver<StateChanged> {
-    let (sender, receiver) = mpsc::unbounded_channel();
-    manager
-        .send(SubscribeAll(Recorder(sender).start().recipient()))
-        .await
-        .unwrap();
+    let (recipient, receiver) = recorder();
+    manager.send(SubscribeAll(recipient)).await.unwrap();
     receiver
-}
-
-/// Every event received so far.
-pub fn drain(events: &mut mpsc::UnboundedReceiver<StateChanged>) -> Vec<StateChanged> {
-    let mut received = Vec::new();
-    while let Ok(event) = events.try_recv() {
-        received.push(event);
-    }
-    received
-}
-
-/// A folder of its own under the system's temporary folder, removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new() -> Self {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "vibezen-manager-test-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path).expect("create a temporary folder");
-        TempDir(path)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// The names of the files in the folder, sorted.
-    pub fn listing(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.0)
-            .expect("read the temporary folder")
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A `tracing` event as the tests look at it.
