@@ -106,7 +106,7 @@ mod window;
 
 pub use circuit::{
     Acquire, CallError, CircuitBreaker, CircuitBreakerExt, CircuitBreakerOpenError, CircuitHandle,
-    CircuitStats, GetHandle, HISTORY_LIMIT, Permit, ProtectedCall, Reset, StateChanged, Stats,
+    CircuitStats, GetHandle, HISTORY_LIMIT, MAX_SUBSCRIBER_BACKLOG, Permit, ProtectedCall, Reset, StateChanged, Stats,
     Stop, Subscribe, Unsubscribe,
 };
 pub use config::{

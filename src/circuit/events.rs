@@ -90,38 +90,63 @@ impl Handler<Unsubscribe> for CircuitBreaker {
     }
 }
 
+/// How far behind a subscriber may fall, in events queued past its
+/// mailbox's capacity, before the circuit gives up on it.
+pub const MAX_SUBSCRIBER_BACKLOG: u32 = 1_000;
+
 /// The recipients of a circuit's events.
 #[derive(Debug, Default)]
-pub(crate) struct Subscribers(Vec<Recipient<StateChanged>>);
+pub(crate) struct Subscribers(Vec<Subscriber>);
+
+#[derive(Debug)]
+struct Subscriber {
+    recipient: Recipient<StateChanged>,
+    /// Events queued past the mailbox's capacity since it last had room.
+    backlog: u32,
+}
 
 impl Subscribers {
     pub(crate) fn add(&mut self, recipient: Recipient<StateChanged>) {
-        if !self.0.contains(&recipient) {
-            self.0.push(recipient);
+        if !self.0.iter().any(|subscriber| subscriber.recipient == recipient) {
+            self.0.push(Subscriber { recipient, backlog: 0 });
         }
     }
 
     pub(crate) fn remove(&mut self, recipient: &Recipient<StateChanged>) {
-        self.0.retain(|subscribed| subscribed != recipient);
+        self.0.retain(|subscriber| subscriber.recipient != *recipient);
     }
 
     pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
 
-    /// Delivers `event` to every live subscriber without ever waiting: a
-    /// full mailbox still takes it (`do_send` past the soft limit, so a slow
-    /// subscriber loses nothing and blocks no one), and a closed one is
-    /// pruned.
-    pub(crate) fn broadcast(&mut self, event: StateChanged) {
-        self.0
-            .retain(|recipient| match recipient.try_send(event.clone()) {
-                Ok(()) => true,
-                Err(SendError::Full(event)) => {
-                    recipient.do_send(event);
-                    true
-                }
-                Err(SendError::Closed(_)) => false,
-            });
+    /// Delivers `event` to every live subscriber without ever waiting.
+    ///
+    /// A full mailbox still takes it (`do_send` past the soft limit), so a
+    /// slow subscriber loses nothing and blocks no one. One that falls
+    /// [`MAX_SUBSCRIBER_BACKLOG`] events behind is taken for stuck and
+    /// dropped with a warning, so that a subscriber that never reads cannot
+    /// make the circuit's memory grow without bound. A closed one is pruned.
+    pub(crate) fn broadcast(&mut self, circuit: &str, event: StateChanged) {
+        self.0.retain_mut(|subscriber| match subscriber.recipient.try_send(event.clone()) {
+            Ok(()) => {
+                subscriber.backlog = 0;
+                true
+            }
+            Err(SendError::Full(_)) if subscriber.backlog >= MAX_SUBSCRIBER_BACKLOG => {
+                tracing::warn!(
+                    circuit,
+                    backlog = subscriber.backlog,
+                    "subscriber fell too far behind; unsubscribed"
+                );
+                false
+            }
+            Err(SendError::Full(event)) => {
+                subscriber.recipient.do_send(event);
+                subscriber.backlog += 1;
+                true
+            }
+            Err(SendError::Closed(_)) => false,
+        });
     }
 }

@@ -32,7 +32,7 @@ use crate::state_machine::{Rejection, StateMachine, Ticket};
 
 pub use call::ProtectedCall;
 pub use error::{CallError, CircuitBreakerOpenError};
-pub use events::{StateChanged, Subscribe, Unsubscribe};
+pub use events::{MAX_SUBSCRIBER_BACKLOG, StateChanged, Subscribe, Unsubscribe};
 pub use ext::CircuitBreakerExt;
 pub use handle::{CircuitHandle, GetHandle};
 pub use permit::{Acquire, Permit};
@@ -119,7 +119,7 @@ impl CircuitBreaker {
                 self.history.pop_front();
             }
             self.history.push_back(event.clone());
-            self.subscribers.broadcast(event);
+            self.subscribers.broadcast(self.name, event);
         }
         self.arm_timer(ctx, now);
     }

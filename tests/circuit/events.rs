@@ -217,3 +217,53 @@ async fn a_stuck_subscriber_blocks_no_one_and_loses_nothing() {
     })
     .await;
 }
+
+/// Holds up its thread until the test lets go, then takes events as they come.
+struct Stuck {
+    release: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Actor for Stuck {
+    type Context = Context<Self>;
+}
+
+impl Handler<StateChanged> for Stuck {
+    type Result = ();
+
+    fn handle(&mut self, _: StateChanged, _: &mut Context<Self>) {
+        // Returns once the sender is dropped.
+        let _ = self.release.lock().unwrap().recv();
+    }
+}
+
+#[actix::test]
+async fn a_subscriber_that_never_reads_is_dropped_before_memory_grows_without_bound() {
+    tokio::time::pause();
+    within(async {
+        let circuit = start(CircuitBreakerConfig {
+            failure_threshold: 1,
+            ..Default::default()
+        });
+        let (release, held) = std::sync::mpsc::channel();
+        let arbiter = Arbiter::new();
+        let stuck = Stuck::start_in_arbiter(&arbiter.handle(), move |_| Stuck {
+            release: std::sync::Mutex::new(held),
+        });
+        circuit.send(Subscribe(stuck.recipient())).await.unwrap();
+        let mut events = record_events(&circuit).await;
+        let cycles = vibezen_recovery::MAX_SUBSCRIBER_BACKLOG as usize;
+        for _ in 0..cycles {
+            fail(&circuit).await.unwrap_err();
+            circuit.send(Reset).await.unwrap();
+        }
+        // The stuck one is gone; the live one missed nothing.
+        assert_eq!(circuit.send(Stats).await.unwrap().subscribers, 1);
+        for _ in 0..cycles {
+            assert_eq!(next_event(&mut events).await.to, CircuitState::Open);
+            assert_eq!(next_event(&mut events).await.to, CircuitState::Closed);
+        }
+        drop(release);
+        arbiter.stop();
+    })
+    .await;
+}
