@@ -288,11 +288,30 @@ pub(crate) struct SlotTotals {
 }
 
 impl SlotTotals {
+    /// What was counted since `before` (each counter only grows; a counter
+    /// read a moment apart from its partner never makes a difference negative).
+    pub(crate) fn since(&self, before: &SlotTotals) -> SlotTotals {
+        let added = |now: u64, before: u64| now.saturating_sub(before);
+        SlotTotals {
+            admitted: added(self.admitted, before.admitted),
+            successes: added(self.successes, before.successes),
+            failures: added(self.failures, before.failures),
+            timeouts: added(self.timeouts, before.timeouts),
+            panics: added(self.panics, before.panics),
+            ignored: added(self.ignored, before.ignored),
+            cancelled: added(self.cancelled, before.cancelled),
+            rejections: added(self.rejections, before.rejections),
+            stale_successes: added(self.stale_successes, before.stale_successes),
+            stale_failures: added(self.stale_failures, before.stale_failures),
+        }
+    }
+
     /// What of these totals counts toward the window.
     pub(crate) fn window(&self) -> WindowTally {
         WindowTally {
-            successes: self.successes - self.stale_successes,
-            failures: self.failures + self.timeouts + self.panics - self.stale_failures,
+            successes: self.successes.saturating_sub(self.stale_successes),
+            failures: (self.failures + self.timeouts + self.panics)
+                .saturating_sub(self.stale_failures),
         }
     }
 }

@@ -577,29 +577,27 @@ impl StateMachine {
         let totals = fast.slots.totals();
         let before = std::mem::replace(&mut fast.folded, totals);
         fast.last_fold = now;
-        let added = |now: u64, before: u64| now.saturating_sub(before);
-        let admitted = added(totals.admitted, before.admitted);
-        self.totals.calls += admitted;
-        self.totals.successes += added(totals.successes, before.successes);
-        self.totals.failures += added(totals.failures, before.failures);
-        self.totals.timeouts += added(totals.timeouts, before.timeouts);
-        self.totals.panics += added(totals.panics, before.panics);
-        self.totals.ignored += added(totals.ignored, before.ignored);
-        self.totals.cancelled += added(totals.cancelled, before.cancelled);
-        self.totals.rejections += added(totals.rejections, before.rejections);
-        if admitted > 0 {
+        let new = totals.since(&before);
+        let finished =
+            new.successes + new.failures + new.timeouts + new.panics + new.ignored + new.cancelled;
+        self.totals.calls += new.admitted;
+        self.totals.successes += new.successes;
+        self.totals.failures += new.failures;
+        self.totals.timeouts += new.timeouts;
+        self.totals.panics += new.panics;
+        self.totals.ignored += new.ignored;
+        self.totals.cancelled += new.cancelled;
+        self.totals.rejections += new.rejections;
+        if new.admitted + finished > 0 {
             self.last_activity = Some(now);
         }
-        let (window, window_before) = (totals.window(), before.window());
-        let successes = added(window.successes, window_before.successes);
-        let failures = added(window.failures, window_before.failures);
-        let failed_at_all = added(
-            totals.failures + totals.timeouts + totals.panics,
-            before.failures + before.timeouts + before.panics,
-        );
-        if failed_at_all > 0 {
+        if new.failures + new.timeouts + new.panics > 0 {
             self.last_failure = Some(now);
         }
+        let window = totals.window();
+        let window_before = before.window();
+        let successes = window.successes.saturating_sub(window_before.successes);
+        let failures = window.failures.saturating_sub(window_before.failures);
         if into_window && self.state == CircuitState::Closed && successes + failures > 0 {
             self.window.record_batch(successes, failures, now);
             self.check_failure_rate(now);
