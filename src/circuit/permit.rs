@@ -50,7 +50,7 @@ impl Handler<Acquire> for CircuitBreaker {
 /// went.
 ///
 /// Report with [`success`](Self::success), [`failure`](Self::failure),
-/// [`ignore`](Self::ignore) or [`record`](Self::record). A report after the
+/// [`ignore`](Self::ignore) or [`record`](Self::record). A report at or after the
 /// permit's [`deadline`](Self::deadline) counts as a timeout, since the work
 /// ran longer than `call_timeout` allows. A permit dropped without a report
 /// counts as cancelled (neither success nor failure) and frees its
@@ -84,9 +84,11 @@ impl Permit {
 
     /// Reports the call as `classification` says.
     pub fn report(mut self, classification: Classification) {
+        // At the deadline itself the circuit reclaims a trial's slot, so the
+        // permit's own judgement agrees: a report then is late.
         let past_deadline = self
             .deadline()
-            .is_some_and(|deadline| Instant::now() > deadline);
+            .is_some_and(|deadline| Instant::now() >= deadline);
         let outcome = match classification {
             Classification::Success | Classification::Failure if past_deadline => Outcome::Timeout,
             classification => classification.into(),
@@ -100,7 +102,7 @@ impl Permit {
         self.send(outcome);
     }
 
-    /// When the call must be done: a report after it counts as a timeout,
+    /// When the call must be done: a report from then on counts as a timeout,
     /// and a HALF_OPEN trial still unreported then loses its slot.
     pub fn deadline(&self) -> Option<Instant> {
         self.ticket

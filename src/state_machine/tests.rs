@@ -411,6 +411,9 @@ fn any_failed_trial_reopens_and_restarts_the_timeout() {
         assert_eq!(m.try_acquire(at + secs(60) - NS), Err(rejection));
         let reason = Reason::TrialFailed { outcome };
         assert_eq!(drained(&mut m), [(HalfOpen, Open, reason)]);
+        // The next HALF_OPEN starts with no trial successes.
+        m.poll(at + secs(60));
+        assert_eq!((m.state(), m.trial_successes()), (HalfOpen, 0));
     }
 }
 
@@ -472,18 +475,35 @@ fn hung_trial_is_reclaimed_once_and_reopens_the_circuit() {
 fn inactivity_clears_a_closed_circuit_without_a_transition() {
     let t0 = Instant::now();
     let mut m = machine(config(), t0);
-    calls(&mut m, &[Success, Failure], t0);
+    // Only the window holds something: the success cleared the count.
+    calls(&mut m, &[Failure, Success], t0);
     assert_eq!(m.next_deadline(t0), Some(t0 + secs(120)));
     m.poll(t0 + secs(120) - NS);
-    assert_eq!((m.generation(), m.consecutive_failures()), (0, 1));
+    assert_eq!((m.generation(), m.window_counts(t0)), (0, (2, 1)));
     m.poll(t0 + secs(120));
-    assert_eq!(
-        (m.state(), m.generation(), m.consecutive_failures()),
-        (Closed, 1, 0)
-    );
+    assert_eq!((m.state(), m.generation()), (Closed, 1));
     assert_eq!(m.window_counts(t0 + secs(120)), (0, 0));
     assert!(drained(&mut m).is_empty());
     assert_eq!(m.next_deadline(t0 + secs(120)), None);
+    // The consecutive count alone is enough too.
+    calls(&mut m, &[Failure, Ignored], t0 + secs(130));
+    m.poll(t0 + secs(250));
+    assert_eq!((m.generation(), m.consecutive_failures()), (2, 0));
+}
+
+#[test]
+fn inactivity_clears_failures_that_already_left_a_time_window() {
+    let t0 = Instant::now();
+    let window = WindowConfig::Time {
+        duration: secs(10),
+        buckets: 10,
+    };
+    let mut m = machine(CircuitBreakerConfig { window, ..config() }, t0);
+    call(&mut m, Failure, t0);
+    assert_eq!(m.window_counts(t0 + secs(60)), (0, 0));
+    assert_eq!(m.consecutive_failures(), 1);
+    m.poll(t0 + secs(120));
+    assert_eq!((m.generation(), m.consecutive_failures()), (1, 0));
 }
 
 #[test]
@@ -616,6 +636,27 @@ fn stale_trial_keeps_its_slot_across_generations_but_not_its_vote() {
 }
 
 #[test]
+fn stale_trial_hanging_past_its_deadline_does_not_reopen_a_new_half_open() {
+    let t0 = Instant::now();
+    let cfg = CircuitBreakerConfig {
+        call_timeout: Some(secs(90)),
+        ..config()
+    };
+    let (mut m, half) = half_open(cfg, t0);
+    let _old = m.try_acquire(half).unwrap();
+    call(&mut m, Failure, half); // reopens until half + 60
+    m.poll(half + secs(60));
+    drained(&mut m);
+    m.poll(half + secs(90));
+    let timeouts = m.totals().timeouts;
+    assert_eq!(
+        (m.state(), m.trials_in_flight(), timeouts),
+        (HalfOpen, 0, 1)
+    );
+    assert!(drained(&mut m).is_empty());
+}
+
+#[test]
 fn hung_trial_of_an_earlier_generation_is_counted_without_a_transition() {
     let t0 = Instant::now();
     let cfg = CircuitBreakerConfig {
@@ -685,7 +726,7 @@ fn transitions_are_logged_in_order_with_generation_and_time() {
     assert_totals_add_up(&m);
 }
 
-// ---------------------------------------------------------------- questionable
+// ---------------------------------------------------------------- regressions
 
 #[test]
 fn failures_of_calls_in_flight_past_reset_timeout_still_count() {
@@ -697,8 +738,8 @@ fn failures_of_calls_in_flight_past_reset_timeout_still_count() {
     let mut m = machine(cfg, t0);
     let (a, b) = (m.try_acquire(t0).unwrap(), m.try_acquire(t0).unwrap());
     m.record(a, Failure, t0 + secs(200));
-    // Recording `b` polls first: `a`'s failure has sat for 200 s > reset_timeout
-    // since the last admission, so the window is reset and `b` turns stale.
+    // Both ran 200 s > reset_timeout. `b` in flight and `a`'s outcome are
+    // activity, so no inactivity reset turns `b` stale before it reports.
     m.record(b, Failure, t0 + secs(200));
     assert_eq!(
         m.state(),
