@@ -106,8 +106,8 @@ mod window;
 
 pub use circuit::{
     Acquire, CallError, CircuitBreaker, CircuitBreakerExt, CircuitBreakerOpenError, CircuitHandle,
-    CircuitStats, GetHandle, HISTORY_LIMIT, MAX_SUBSCRIBER_BACKLOG, Permit, ProtectedCall, Reset, StateChanged, Stats,
-    Stop, Subscribe, Unsubscribe,
+    CircuitStats, GetHandle, HISTORY_LIMIT, MAX_SUBSCRIBER_BACKLOG, Permit, ProtectedCall, Reset,
+    StateChanged, Stats, Stop, Subscribe, Unsubscribe,
 };
 pub use config::{
     CircuitBreakerConfig, ConfigError, MAX_WINDOW_BUCKETS, MAX_WINDOW_CALLS, MIN_BUCKET,

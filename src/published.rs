@@ -317,14 +317,8 @@ impl SlotTotals {
 }
 
 /// One slot per thread index, plus the shared overflow slot.
-#[derive(Debug)]
-pub(crate) struct Slots(Box<[Slot]>);
-
-impl Default for Slots {
-    fn default() -> Self {
-        Slots((0..=OWNED_SLOTS).map(|_| Slot::default()).collect())
-    }
-}
+#[derive(Debug, Default)]
+pub(crate) struct Slots([Slot; OWNED_SLOTS + 1]);
 
 impl Slots {
     /// Adds one to `counter` in this thread's slot. A thread that owns its
@@ -332,7 +326,7 @@ impl Slots {
     /// read-modify-write, no shared cache line written.
     #[inline]
     pub(crate) fn add(&self, counter: Counter) {
-        let index = thread_slot::current();
+        let index = thread_slot::current().min(OWNED_SLOTS);
         let slot = &self.0[index];
         let cell = match counter {
             Counter::Admitted => &slot.admitted,

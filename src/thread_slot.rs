@@ -22,11 +22,23 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     free: Vec::new(),
 });
 
-struct ThreadIndex(Cell<Option<usize>>);
+/// No index claimed yet.
+const UNCLAIMED: usize = usize::MAX;
 
-impl Drop for ThreadIndex {
+thread_local! {
+    // No destructor, so reading it is a plain thread-local load; returning
+    // the index at thread exit is the job of `RELEASE`, registered once.
+    static INDEX: Cell<usize> = const { Cell::new(UNCLAIMED) };
+    static RELEASE: Release = const { Release };
+}
+
+/// Returns this thread's index to the registry when the thread exits.
+struct Release;
+
+impl Drop for Release {
     fn drop(&mut self) {
-        if let Some(index) = self.0.get().filter(|&index| index < OWNED_SLOTS) {
+        let index = INDEX.with(|index| index.replace(OWNED_SLOTS));
+        if index < OWNED_SLOTS {
             // A poisoned registry only means another thread panicked while
             // holding it; the data (a counter and a free list) is still sound.
             let mut registry = REGISTRY
@@ -37,25 +49,28 @@ impl Drop for ThreadIndex {
     }
 }
 
-thread_local! {
-    static INDEX: ThreadIndex = const { ThreadIndex(Cell::new(None)) };
-}
-
 /// This thread's index: the slot it owns, or [`OWNED_SLOTS`] for the shared
 /// overflow slot.
 #[inline]
 pub(crate) fn current() -> usize {
-    INDEX
-        .try_with(|index| match index.0.get() {
-            Some(index) => index,
-            None => {
-                let claimed = claim();
-                index.0.set(Some(claimed));
-                claimed
-            }
-        })
-        // During thread teardown the thread-local is gone: share the overflow slot.
-        .unwrap_or(OWNED_SLOTS)
+    let index = INDEX.with(Cell::get);
+    if index == UNCLAIMED {
+        first_use()
+    } else {
+        index
+    }
+}
+
+#[cold]
+fn first_use() -> usize {
+    // Registering the release can fail only while the thread is already
+    // tearing down; such a thread shares the overflow slot for good.
+    let index = match RELEASE.try_with(|_| ()) {
+        Ok(()) => claim(),
+        Err(_) => OWNED_SLOTS,
+    };
+    INDEX.with(|cell| cell.set(index));
+    index
 }
 
 #[cold]

@@ -107,13 +107,21 @@ struct Subscriber {
 
 impl Subscribers {
     pub(crate) fn add(&mut self, recipient: Recipient<StateChanged>) {
-        if !self.0.iter().any(|subscriber| subscriber.recipient == recipient) {
-            self.0.push(Subscriber { recipient, backlog: 0 });
+        if !self
+            .0
+            .iter()
+            .any(|subscriber| subscriber.recipient == recipient)
+        {
+            self.0.push(Subscriber {
+                recipient,
+                backlog: 0,
+            });
         }
     }
 
     pub(crate) fn remove(&mut self, recipient: &Recipient<StateChanged>) {
-        self.0.retain(|subscriber| subscriber.recipient != *recipient);
+        self.0
+            .retain(|subscriber| subscriber.recipient != *recipient);
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -128,25 +136,27 @@ impl Subscribers {
     /// dropped with a warning, so that a subscriber that never reads cannot
     /// make the circuit's memory grow without bound. A closed one is pruned.
     pub(crate) fn broadcast(&mut self, circuit: &str, event: StateChanged) {
-        self.0.retain_mut(|subscriber| match subscriber.recipient.try_send(event.clone()) {
-            Ok(()) => {
-                subscriber.backlog = 0;
-                true
-            }
-            Err(SendError::Full(_)) if subscriber.backlog >= MAX_SUBSCRIBER_BACKLOG => {
-                tracing::warn!(
-                    circuit,
-                    backlog = subscriber.backlog,
-                    "subscriber fell too far behind; unsubscribed"
-                );
-                false
-            }
-            Err(SendError::Full(event)) => {
-                subscriber.recipient.do_send(event);
-                subscriber.backlog += 1;
-                true
-            }
-            Err(SendError::Closed(_)) => false,
-        });
+        self.0.retain_mut(
+            |subscriber| match subscriber.recipient.try_send(event.clone()) {
+                Ok(()) => {
+                    subscriber.backlog = 0;
+                    true
+                }
+                Err(SendError::Full(_)) if subscriber.backlog >= MAX_SUBSCRIBER_BACKLOG => {
+                    tracing::warn!(
+                        circuit,
+                        backlog = subscriber.backlog,
+                        "subscriber fell too far behind; unsubscribed"
+                    );
+                    false
+                }
+                Err(SendError::Full(event)) => {
+                    subscriber.recipient.do_send(event);
+                    subscriber.backlog += 1;
+                    true
+                }
+                Err(SendError::Closed(_)) => false,
+            },
+        );
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use actix::prelude::*;
+use futures_util::FutureExt;
 use tokio::time::sleep;
 use vibezen_recovery::{
     CallError, CircuitBreakerConfig, CircuitBreakerExt, CircuitHandle, CircuitState, GetHandle,
@@ -341,15 +342,17 @@ async fn panics_timeouts_and_dropped_calls_are_counted() {
             ..Default::default()
         })
         .await;
-        let panicked = handle
-            .call(async {
-                if true {
-                    panic!("oops")
-                }
-                Ok::<(), ()>(())
-            })
-            .await;
-        assert!(matches!(panicked, Err(CallError::Panicked(ref m)) if m == "oops"));
+        // On the fast path a panic unwinds into the caller's task, counted.
+        let panicked = std::panic::AssertUnwindSafe(handle.call(async {
+            if true {
+                panic!("oops")
+            }
+            Ok::<(), ()>(())
+        }))
+        .catch_unwind()
+        .await;
+        let payload = panicked.unwrap_err();
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"oops"));
         let timed_out = handle
             .call(async {
                 sleep(secs(5)).await;
@@ -451,6 +454,50 @@ async fn two_threads_on_one_circuit_lose_no_count() {
         // The window holds the last 100 outcomes (interleaved by the fold).
         assert_eq!(stats.window_calls, 100);
         let _ = circuit.call(async { Ok::<(), ()>(()) }).await;
+    })
+    .await;
+}
+
+#[test]
+fn handles_and_their_calls_can_cross_threads() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    fn check(handle: &CircuitHandle) {
+        send_sync(handle);
+        send(&handle.call(async { Ok::<u8, String>(1) }));
+    }
+    let _ = check;
+}
+
+#[actix::test]
+async fn a_panic_on_the_fast_path_is_a_failure_closed_and_half_open() {
+    tokio::time::pause();
+    within(async {
+        let (circuit, handle) = handle_of(CircuitBreakerConfig {
+            failure_threshold: 1,
+            ..Default::default()
+        })
+        .await;
+        let boom = || {
+            std::panic::AssertUnwindSafe(handle.call(async {
+                if true {
+                    panic!("boom")
+                }
+                Ok::<(), ()>(())
+            }))
+            .catch_unwind()
+        };
+        assert!(boom().await.is_err());
+        assert!(succeed_via(&handle).await.unwrap_err().is_rejected());
+        advance(secs(60)).await;
+        assert_eq!(handle.state(), CircuitState::HalfOpen);
+        assert!(boom().await.is_err()); // a panicking trial reopens the circuit
+        settle().await;
+        let stats = circuit.send(Stats).await.unwrap();
+        assert_eq!(
+            (stats.state, stats.totals.panics, stats.in_flight),
+            (CircuitState::Open, 2, 0)
+        );
     })
     .await;
 }
