@@ -3,11 +3,13 @@
 //!
 //! The document's schema is in `docs/manager.md`.
 
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -92,6 +94,30 @@ pub enum WriteStep {
     Rename,
 }
 
+impl WriteStep {
+    /// [`write_atomically`] with faults injected, for tests of what a failed
+    /// or interrupted write leaves behind. Not part of the API.
+    ///
+    /// `faults` is called before each step with the step and the file it
+    /// works on (for [`CreateTemporary`](Self::CreateTemporary) the folder,
+    /// else the temporary file). An error it returns fails that step as if
+    /// the system had returned it (write part of the file first to play a
+    /// full disk); a panic stops the write where it is, with no clean-up, as
+    /// a crash would.
+    ///
+    /// An associated function so that it is reachable without another
+    /// re-export; `write_atomically` passes a hook that does nothing and is
+    /// compiled away.
+    #[doc(hidden)]
+    pub fn write_atomically_with_faults(
+        path: &Path,
+        contents: &[u8],
+        faults: impl FnMut(WriteStep, &Path) -> io::Result<()>,
+    ) -> Result<(), ExportError> {
+        write_atomically_with(path, contents, faults)
+    }
+}
+
 impl fmt::Display for WriteStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -147,6 +173,12 @@ impl std::error::Error for ExportError {
 ///
 /// The new file keeps the permissions of the one it replaces.
 ///
+/// A process that dies mid-write can leave its temporary file behind
+/// (`.stats.json.tmp-<pid>-<n>` beside `stats.json`); it never affects the
+/// target. A later successful write removes such leftovers once they are an
+/// hour old, never younger ones, which may belong to another process writing
+/// the same file at the same time.
+///
 /// ```
 /// let folder = std::env::temp_dir().join(format!("vibezen-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&folder)?;
@@ -157,6 +189,18 @@ impl std::error::Error for ExportError {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), ExportError> {
+    write_atomically_with(path, contents, |_, _| Ok(()))
+}
+
+/// How old a leftover temporary file must be before a successful write
+/// removes it: far longer than any write takes.
+const STALE_TEMPORARY_AGE: Duration = Duration::from_secs(60 * 60);
+
+fn write_atomically_with(
+    path: &Path,
+    contents: &[u8],
+    mut faults: impl FnMut(WriteStep, &Path) -> io::Result<()>,
+) -> Result<(), ExportError> {
     let Some(file_name) = path.file_name() else {
         return Err(ExportError::InvalidPath {
             path: path.to_owned(),
@@ -171,17 +215,24 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), ExportError>
         step,
         source,
     };
-    let (temporary, file) =
-        create_temporary(folder, file_name).map_err(|e| io_error(WriteStep::CreateTemporary, e))?;
-    let written = fill(file, path, contents)
+    let (temporary, file) = faults(WriteStep::CreateTemporary, folder)
+        .and_then(|()| create_temporary(folder, file_name))
+        .map_err(|e| io_error(WriteStep::CreateTemporary, e))?;
+    let written = faults(WriteStep::Write, &temporary)
+        .and_then(|()| fill(file, path, contents))
         .map_err(|e| io_error(WriteStep::Write, e))
-        .and_then(|()| fs::rename(&temporary, path).map_err(|e| io_error(WriteStep::Rename, e)));
+        .and_then(|()| {
+            faults(WriteStep::Rename, &temporary)
+                .and_then(|()| fs::rename(&temporary, path))
+                .map_err(|e| io_error(WriteStep::Rename, e))
+        });
     if let Err(err) = written {
         // Best effort: the error that matters is the one being returned.
         let _ = fs::remove_file(&temporary);
         return Err(err);
     }
     sync_folder(folder);
+    remove_stale_temporaries(folder, file_name);
     Ok(())
 }
 
@@ -192,9 +243,8 @@ fn create_temporary(folder: &Path, file_name: &std::ffi::OsStr) -> io::Result<(P
     let mut attempts = 0;
     loop {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut name = std::ffi::OsString::from(".");
-        name.push(file_name);
-        name.push(format!(".tmp-{}-{n}", std::process::id()));
+        let mut name = temporary_prefix(file_name);
+        name.push(format!("{}-{n}", std::process::id()));
         let candidate = folder.join(name);
         match OpenOptions::new()
             .write(true)
@@ -207,6 +257,55 @@ fn create_temporary(folder: &Path, file_name: &std::ffi::OsStr) -> io::Result<(P
                 attempts += 1;
             }
             Err(err) => return Err(err),
+        }
+    }
+}
+
+/// What every temporary file of `file_name` is called before its
+/// `<pid>-<n>`: `.stats.json.tmp-`.
+fn temporary_prefix(file_name: &OsStr) -> OsString {
+    let mut prefix = OsString::from(".");
+    prefix.push(file_name);
+    prefix.push(".tmp-");
+    prefix
+}
+
+/// Removes temporary files of `file_name` in `folder` that are at least
+/// [`STALE_TEMPORARY_AGE`] old: left over from a process that died between
+/// creating and renaming one. Best effort; younger ones are left alone.
+fn remove_stale_temporaries(folder: &Path, file_name: &OsStr) {
+    let prefix = temporary_prefix(file_name);
+    let Ok(entries) = fs::read_dir(folder) else {
+        return;
+    };
+    let now = SystemTime::now();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(suffix) = name
+            .as_encoded_bytes()
+            .strip_prefix(prefix.as_encoded_bytes())
+        else {
+            continue;
+        };
+        // Exactly `<pid>-<n>`, so that no other file is ever touched.
+        let mut numbers = suffix.split(|&byte| byte == b'-');
+        let numeric = |part: Option<&[u8]>| {
+            part.is_some_and(|part| !part.is_empty() && part.iter().all(u8::is_ascii_digit))
+        };
+        if !(numeric(numbers.next()) && numeric(numbers.next()) && numbers.next().is_none()) {
+            continue;
+        }
+        // `DirEntry::metadata` does not follow a symbolic link.
+        let stale = entry.metadata().is_ok_and(|meta| {
+            meta.is_file()
+                && meta
+                    .modified()
+                    .ok()
+                    .and_then(|modified| now.duration_since(modified).ok())
+                    .is_some_and(|age| age >= STALE_TEMPORARY_AGE)
+        });
+        if stale {
+            let _ = fs::remove_file(entry.path());
         }
     }
 }

@@ -27,11 +27,29 @@ pub fn validate_circuit_name(name: &str) -> Result<(), ConfigError> {
     } else {
         return Ok(());
     };
-    let shown: String = name.chars().take(64).collect();
     Err(ConfigError::InvalidName {
-        name: shown.escape_debug().to_string(),
+        name: shown_name(name),
         reason,
     })
+}
+
+/// A name as error messages and logs show it: control characters escaped
+/// and at most 64 characters, so that a hostile name cannot forge a log
+/// line or make a megabyte-long message.
+pub(crate) fn shown_name(name: &str) -> String {
+    let mut shown = String::new();
+    for (count, c) in name.chars().enumerate() {
+        if count == 64 {
+            shown.push('…');
+            break;
+        }
+        if c.is_control() {
+            shown.extend(c.escape_debug());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
 }
 
 /// The one `&'static` copy of `name`, so that errors can name their circuit

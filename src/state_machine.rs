@@ -387,7 +387,6 @@ impl StateMachine {
             }
         }
         self.count(outcome, now);
-        self.last_activity = Some(self.last_activity.map_or(now, |last| last.max(now)));
         if ticket.generation != self.generation {
             return;
         }
@@ -632,7 +631,10 @@ impl StateMachine {
         }
     }
 
+    /// Counts a call's end, which is activity: a circuit is not idle while
+    /// calls finish (or are reclaimed at their deadline).
     fn count(&mut self, outcome: Outcome, at: Instant) {
+        self.last_activity = Some(self.last_activity.map_or(at, |last| last.max(at)));
         self.totals.count(outcome);
         if outcome.is_failure() {
             self.last_failure = Some(self.last_failure.map_or(at, |last| last.max(at)));

@@ -31,7 +31,7 @@ pub(crate) fn config_from_json(json: &str) -> Result<CircuitBreakerConfig, Confi
 pub(crate) fn parse_object_document(json: &str) -> Result<Value, ConfigError> {
     let mut deserializer = serde_json::Deserializer::from_str(json);
     let value: Value = serde_path_to_error::deserialize(&mut deserializer)
-        .map_err(|err| json_error(&known_path(err.path()), err.into_inner().to_string()))?;
+        .map_err(|err| json_error(&field_path("", err.path()), err.into_inner().to_string()))?;
     deserializer
         .end()
         .map_err(|err| json_error("", err.to_string()))?;
@@ -112,12 +112,7 @@ fn window_from_value(value: Value, path: &str) -> Result<WindowConfig, ConfigErr
 /// Deserializes `value` as a `T`, naming the failing field below `prefix`.
 fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ConfigError> {
     serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = err.path().to_string();
-        let mut field = if path == "." {
-            prefix.to_owned()
-        } else {
-            join(prefix, &path)
-        };
+        let mut field = field_path(prefix, err.path());
         let reason = err.into_inner().to_string();
         // serde reports a missing field at its parent; name the field itself.
         if let Some(missing) = reason
@@ -132,21 +127,36 @@ fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ConfigErr
 
 /// The part of a syntax error's path that is known (serde_path_to_error
 /// writes `?` for a key it had not read yet).
-fn known_path(path: &serde_path_to_error::Path) -> String {
-    let path = path.to_string();
-    let known = path.split(".?").next().unwrap_or_default();
-    if known == "." || known == "?" {
-        String::new()
-    } else {
-        known.to_owned()
+/// A path below `prefix` as fields are named here: `window.size`,
+/// `circuits.a`, `[3]`, empty for the document itself. Keys are taken as
+/// written (even `.` or an empty key, which the path's `Display` would
+/// blur), and a path ends where the parser had not yet read a key.
+fn field_path(prefix: &str, path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+
+    let mut field = prefix.to_owned();
+    let mut at_root = prefix.is_empty();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => field.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !at_root {
+                    field.push('.');
+                }
+                field.push_str(key);
+            }
+            Segment::Unknown => break,
+        }
+        at_root = false;
     }
+    field
 }
 
 fn join(prefix: &str, field: &str) -> String {
-    if prefix.is_empty() {
-        field.to_owned()
-    } else {
-        format!("{prefix}.{field}")
+    match (prefix.is_empty(), field.is_empty()) {
+        (true, _) => field.to_owned(),
+        (false, true) => prefix.to_owned(),
+        (false, false) => format!("{prefix}.{field}"),
     }
 }
 

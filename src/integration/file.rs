@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 use crate::ConfigError;
 use crate::config::CircuitBreakerConfig;
 use crate::config::json::{config_from_value, json_error, parse_object_document};
-use crate::name::validate_circuit_name;
+use crate::name::{shown_name, validate_circuit_name};
 use crate::presets::Preset;
 
 /// A set of named circuit configs, every one valid.
@@ -80,10 +80,11 @@ impl EntryError {
     /// Where in the document the problem is, such as
     /// `circuits.cache.overrides.timeout`.
     pub fn path(&self) -> String {
+        let circuit = shown_name(&self.circuit);
         match &self.error {
             ConfigError::Json { field, .. } => field.clone(),
-            ConfigError::Invalid { field, .. } => format!("circuits.{}.{field}", self.circuit),
-            ConfigError::InvalidName { .. } => format!("circuits.{}", self.circuit),
+            ConfigError::Invalid { field, .. } => format!("circuits.{circuit}.{field}"),
+            ConfigError::InvalidName { .. } => format!("circuits.{circuit}"),
         }
     }
 }
@@ -93,7 +94,7 @@ impl fmt::Display for EntryError {
         write!(
             f,
             "circuit \"{}\": {}",
-            self.circuit.escape_debug(),
+            shown_name(&self.circuit),
             self.error
         )
     }
@@ -224,7 +225,7 @@ fn circuits_of(document: Value) -> Result<Map<String, Value>, ConfigError> {
 
 fn entry_config(name: &str, entry: Value) -> Result<CircuitBreakerConfig, ConfigError> {
     validate_circuit_name(name)?;
-    let path = format!("circuits.{name}");
+    let path = format!("circuits.{}", shown_name(name));
     let config = match entry {
         Value::Object(mut fields) if fields.contains_key("preset") => {
             let preset = preset_of(fields.remove("preset"), &format!("{path}.preset"))?;
@@ -237,7 +238,17 @@ fn entry_config(name: &str, entry: Value) -> Result<CircuitBreakerConfig, Config
                         .to_owned(),
                 ));
             }
-            with_overrides(preset, overrides, &format!("{path}.overrides"))?
+            let overrides_path = format!("{path}.overrides");
+            let config = with_overrides(preset, overrides, &overrides_path)?;
+            // The preset's own values are valid, so a value out of range
+            // came from an override: name it there.
+            return match config.validate() {
+                Ok(()) => Ok(config),
+                Err(ConfigError::Invalid { field, reason }) => {
+                    Err(json_error(&format!("{overrides_path}.{field}"), reason))
+                }
+                Err(other) => Err(other),
+            };
         }
         Value::Object(fields) if fields.contains_key("overrides") => {
             return Err(json_error(

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::name::shown_name;
+
 use crate::ConfigError;
 
 /// A request the manager could not carry out.
@@ -34,13 +36,13 @@ impl fmt::Display for ManagerError {
             ManagerError::UnknownCircuit(name) => write!(
                 f,
                 "no circuit named \"{}\": create it first with GetBreaker, or check the spelling",
-                name.escape_debug()
+                shown_name(name)
             ),
             ManagerError::InvalidConfig(err) => err.fmt(f),
             ManagerError::CircuitUnavailable(name) => write!(
                 f,
                 "circuit \"{}\" stopped before it could answer; the manager recreates it, try again",
-                name.escape_debug()
+                shown_name(name)
             ),
             ManagerError::ManagerUnavailable => {
                 f.write_str("the circuit breaker manager has stopped; its System is shutting down")

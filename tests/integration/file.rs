@@ -90,7 +90,7 @@ fn every_bad_entry_is_named() {
         }}"#,
     );
     let expected = [
-        ("bad\u{7}name", "circuits.bad\u{7}name"),
+        ("bad\u{7}name", r"circuits.bad\u{7}name"), // escaped, safe to log
         ("bad_override", "circuits.bad_override.overrides.timeout"),
         ("not_an_object", "circuits.not_an_object"),
         ("orphan_overrides", "circuits.orphan_overrides.overrides"),
