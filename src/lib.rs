@@ -129,4 +129,4 @@ pub use outcome::{Classification, Outcome};
 pub use presets::Preset;
 pub use seconds::MAX_DURATION;
 pub use state::CircuitState;
-pub use state_machine::{CallTotals, TransitionReason};
+pub use state_machine::{CallTotals, RECLAIM_GRACE, TransitionReason};

@@ -340,19 +340,32 @@ impl Slots {
             Counter::StaleSuccess => &slot.stale_successes,
             Counter::StaleFailure => &slot.stale_failures,
         };
+        // Release: a reader that sees this count (with Acquire) also sees
+        // every count this thread made before it, such as the call's
+        // admission before its outcome. A plain store on x86.
         if index < OWNED_SLOTS {
-            cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Release);
         } else {
-            cell.fetch_add(1, Ordering::Relaxed);
+            cell.fetch_add(1, Ordering::AcqRel);
         }
     }
 
-    /// Every slot added up.
+    /// Every slot added up, consistently: no outcome without its call.
+    ///
+    /// A call's counters are written in order (admitted, then its outcome,
+    /// then whether the outcome was stale), possibly from different threads
+    /// if its task moved, and always with Release. Reading them in the
+    /// opposite order with Acquire, across all slots, means that every
+    /// outcome read has its admission read too, and every stale mark its
+    /// outcome: a fold never sees more outcomes than calls.
     pub(crate) fn totals(&self) -> SlotTotals {
+        let read = |cell: &AtomicU64| cell.load(Ordering::Acquire);
         let mut totals = SlotTotals::default();
-        for slot in self.0.iter() {
-            let read = |cell: &AtomicU64| cell.load(Ordering::Relaxed);
-            totals.admitted += read(&slot.admitted);
+        for slot in &self.0 {
+            totals.stale_successes += read(&slot.stale_successes);
+            totals.stale_failures += read(&slot.stale_failures);
+        }
+        for slot in &self.0 {
             totals.successes += read(&slot.successes);
             totals.failures += read(&slot.failures);
             totals.timeouts += read(&slot.timeouts);
@@ -360,8 +373,9 @@ impl Slots {
             totals.ignored += read(&slot.ignored);
             totals.cancelled += read(&slot.cancelled);
             totals.rejections += read(&slot.rejections);
-            totals.stale_successes += read(&slot.stale_successes);
-            totals.stale_failures += read(&slot.stale_failures);
+        }
+        for slot in &self.0 {
+            totals.admitted += read(&slot.admitted);
         }
         totals
     }

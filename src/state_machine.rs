@@ -32,7 +32,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -71,10 +71,12 @@ pub enum TransitionReason {
         /// What the trial call came to.
         outcome: Outcome,
     },
-    /// HALF_OPEN -> OPEN: a trial call held its slot past its deadline and
-    /// the slot was reclaimed; its late outcome is ignored.
+    /// HALF_OPEN -> OPEN: a permit's trial did not report within
+    /// `RECLAIM_GRACE` of its deadline and its slot was reclaimed; its late
+    /// outcome is ignored.
     TrialSlotReclaimed,
-    /// HALF_OPEN -> CLOSED: no call was admitted for `reset_timeout`.
+    /// HALF_OPEN -> CLOSED: no call admitted, finishing or in flight for
+    /// `reset_timeout`.
     Inactivity,
     /// Any state -> CLOSED: someone asked for a reset.
     ManualReset,
@@ -205,13 +207,14 @@ pub struct CallTotals {
 impl CallTotals {
     /// Admitted calls whose outcome is not in yet.
     pub fn in_flight(&self) -> u64 {
-        self.calls
-            - (self.successes
+        self.calls.saturating_sub(
+            self.successes
                 + self.failures
                 + self.timeouts
                 + self.panics
                 + self.ignored
-                + self.cancelled)
+                + self.cancelled,
+        )
     }
 
     fn count(&mut self, outcome: Outcome) {
@@ -227,15 +230,24 @@ impl CallTotals {
     }
 }
 
-/// A trial call that holds a HALF_OPEN slot until it reports or its
-/// deadline passes. Leases outlive the generation they were taken in, so a
-/// trial that hangs across a transition still holds its slot and is still
-/// counted exactly once.
+/// How long after its deadline the machine reclaims the slot of a permit's
+/// trial that has not reported: time for a report that was already on its
+/// way (a busy circuit may read it late) to count as what it was.
+pub const RECLAIM_GRACE: Duration = Duration::from_millis(100);
+
+/// A trial call that holds a HALF_OPEN slot until it reports, or until the
+/// machine reclaims it. Leases outlive the generation they were taken in,
+/// so a trial that hangs across a transition still holds its slot and is
+/// still counted exactly once.
 #[derive(Debug, Clone, Copy)]
 struct Lease {
     id: u64,
     generation: u64,
-    deadline: Instant,
+    /// When the machine takes the slot back: `RECLAIM_GRACE` after the
+    /// deadline for a permit, never for a guarded call, whose guard cuts it
+    /// off at its deadline and reports the timeout itself (so the slot is
+    /// free only once the call is really gone).
+    reclaim_at: Option<Instant>,
 }
 
 /// The state machine of one circuit. See the [module docs](self).
@@ -318,9 +330,23 @@ impl StateMachine {
         })
     }
 
-    /// Asks to run one call. CLOSED admits; OPEN rejects; HALF_OPEN admits
-    /// while a trial slot is free.
+    /// Asks to run one call whose holder reports its outcome (a permit).
+    /// CLOSED admits; OPEN rejects; HALF_OPEN admits while a trial slot is
+    /// free. A trial that has not reported `RECLAIM_GRACE` after its
+    /// deadline loses its slot and counts as a timeout.
     pub fn try_acquire(&mut self, now: Instant) -> Result<Ticket, Rejection> {
+        self.admit(now, false)
+    }
+
+    /// Like [`try_acquire`](Self::try_acquire), for a call whose guard cuts
+    /// it off at its deadline and then reports a timeout (a protected call
+    /// run by the circuit): the machine never reclaims its slot, so a new
+    /// trial never starts while it still runs.
+    pub fn try_acquire_guarded(&mut self, now: Instant) -> Result<Ticket, Rejection> {
+        self.admit(now, true)
+    }
+
+    fn admit(&mut self, now: Instant, guarded: bool) -> Result<Ticket, Rejection> {
         self.poll(now);
         let trial = match self.state {
             // A fast-path caller crossed a threshold; its trip is on the way.
@@ -360,11 +386,11 @@ impl StateMachine {
         self.next_call_id += 1;
         self.totals.calls += 1;
         self.last_activity = Some(now);
-        if let (true, Some(deadline)) = (trial, deadline) {
+        if trial {
             self.leases.push(Lease {
                 id: ticket.id,
                 generation: ticket.generation,
-                deadline,
+                reclaim_at: deadline.filter(|_| !guarded).map(|at| at + RECLAIM_GRACE),
             });
         }
         Ok(ticket)
@@ -469,9 +495,10 @@ impl StateMachine {
     pub fn poll(&mut self, now: Instant) {
         self.fold(now, true);
         loop {
-            if let Some(index) = self.leases.iter().position(|lease| lease.deadline <= now) {
+            let due = |lease: &Lease| lease.reclaim_at.is_some_and(|at| at <= now);
+            if let Some(index) = self.leases.iter().position(due) {
                 let lease = self.leases.swap_remove(index);
-                self.count(Outcome::Timeout, lease.deadline);
+                self.count(Outcome::Timeout, lease.reclaim_at.unwrap_or(now));
                 if lease.generation == self.generation && self.state == CircuitState::HalfOpen {
                     self.enter(
                         CircuitState::Open,
@@ -495,7 +522,11 @@ impl StateMachine {
 
     /// The earliest instant at which [`poll`](Self::poll) has something to do.
     pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
-        let lease = self.leases.iter().map(|lease| lease.deadline).min();
+        let lease = self
+            .leases
+            .iter()
+            .filter_map(|lease| lease.reclaim_at)
+            .min();
         let fold = self
             .fast_path
             .as_ref()

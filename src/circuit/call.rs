@@ -91,7 +91,7 @@ where
     type Result = ResponseActFuture<Self, Result<T, CallError<E>>>;
 
     fn handle(&mut self, call: ProtectedCall<F>, ctx: &mut Context<Self>) -> Self::Result {
-        let ticket = match self.admit(ctx) {
+        let ticket = match self.admit(ctx, true) {
             Ok(ticket) => ticket,
             Err(rejected) => return Box::pin(actix::fut::ready(Err(CallError::Open(rejected)))),
         };

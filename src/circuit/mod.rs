@@ -146,9 +146,19 @@ impl CircuitBreaker {
     }
 
     /// Asks the machine to admit one call; a refusal becomes the caller's error.
-    fn admit(&mut self, ctx: &mut Context<Self>) -> Result<Ticket, CircuitBreakerOpenError> {
+    /// `guarded`: the call runs under the circuit's own guard, which cuts it
+    /// off at its deadline (a `ProtectedCall`); otherwise it is a permit.
+    fn admit(
+        &mut self,
+        ctx: &mut Context<Self>,
+        guarded: bool,
+    ) -> Result<Ticket, CircuitBreakerOpenError> {
         let now = self.now(ctx);
-        let admitted = self.machine.try_acquire(now);
+        let admitted = if guarded {
+            self.machine.try_acquire_guarded(now)
+        } else {
+            self.machine.try_acquire(now)
+        };
         // A trial call's deadline may be the machine's next one.
         self.arm_timer(ctx, now);
         admitted.map_err(|rejection: Rejection| {

@@ -38,7 +38,7 @@ impl Handler<Acquire> for CircuitBreaker {
     type Result = Result<Permit, CircuitBreakerOpenError>;
 
     fn handle(&mut self, _: Acquire, ctx: &mut Context<Self>) -> Self::Result {
-        let ticket = self.admit(ctx)?;
+        let ticket = self.admit(ctx, false)?;
         Ok(Permit {
             circuit: ctx.address(),
             ticket: Some(ticket),
@@ -55,6 +55,12 @@ impl Handler<Acquire> for CircuitBreaker {
 /// ran longer than `call_timeout` allows. A permit dropped without a report
 /// counts as cancelled (neither success nor failure) and frees its
 /// half-open trial slot.
+///
+/// The circuit cannot stop work it does not run: stop by the deadline. A
+/// HALF_OPEN trial that has not reported [`RECLAIM_GRACE`](crate::RECLAIM_GRACE)
+/// after its deadline loses its slot (counted as a timeout, which reopens
+/// the circuit), and a new trial may then start while the old work still
+/// runs.
 #[must_use = "a permit must be reported; dropping it counts the call as cancelled"]
 pub struct Permit {
     circuit: Addr<CircuitBreaker>,

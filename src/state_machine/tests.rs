@@ -425,7 +425,11 @@ fn trial_deadline_is_call_timeout_or_else_the_open_timeout() {
     let (mut m, half) = half_open(config(), t0);
     let ticket = m.try_acquire(half + secs(1)).unwrap();
     assert_eq!(ticket.deadline(), Some(half + secs(61)));
-    assert_eq!(m.next_deadline(half + secs(1)), Some(half + secs(61)));
+    // The machine's own deadline for it is the reclaim, a grace later.
+    assert_eq!(
+        m.next_deadline(half + secs(1)),
+        Some(half + secs(61) + RECLAIM_GRACE)
+    );
 
     let cfg = CircuitBreakerConfig {
         call_timeout: Some(secs(5)),
@@ -435,7 +439,18 @@ fn trial_deadline_is_call_timeout_or_else_the_open_timeout() {
     let ticket = m.try_acquire(half + secs(1)).unwrap();
     assert_eq!(ticket.admitted_at(), half + secs(1));
     assert_eq!(ticket.deadline(), Some(half + secs(6)));
-    assert_eq!(m.next_deadline(half + secs(1)), Some(half + secs(6)));
+    assert_eq!(
+        m.next_deadline(half + secs(1)),
+        Some(half + secs(6) + RECLAIM_GRACE)
+    );
+    // A guarded trial has the same deadline, but the machine never
+    // reclaims it: it adds nothing to `next_deadline`.
+    let guarded = m.try_acquire_guarded(half + secs(2)).unwrap();
+    assert_eq!(guarded.deadline(), Some(half + secs(7)));
+    assert_eq!(
+        m.next_deadline(half + secs(2)),
+        Some(half + secs(6) + RECLAIM_GRACE)
+    );
 }
 
 #[test]
@@ -448,24 +463,95 @@ fn hung_trial_is_reclaimed_once_and_reopens_the_circuit() {
     let (mut m, half) = half_open(cfg, t0);
     let trial = m.try_acquire(half).unwrap();
     let deadline = half + secs(5);
-    m.poll(deadline - NS);
-    assert_eq!((m.state(), m.trials_in_flight()), (HalfOpen, 1));
+    assert_eq!(trial.deadline(), Some(deadline));
+    // Past its deadline, the trial keeps its slot for the grace.
+    let reclaim = deadline + RECLAIM_GRACE;
     m.poll(deadline);
+    assert_eq!((m.state(), m.trials_in_flight()), (HalfOpen, 1));
+    m.poll(reclaim - NS);
+    assert_eq!((m.state(), m.trials_in_flight()), (HalfOpen, 1));
+    assert_eq!(m.totals().timeouts, 0);
+    m.poll(reclaim);
     assert_eq!((m.state(), m.trials_in_flight()), (Open, 0));
-    assert_eq!(m.open_until(), Some(deadline + secs(60)));
+    assert_eq!(m.open_until(), Some(reclaim + secs(60)));
     assert_eq!(
         drained(&mut m),
         [(HalfOpen, Open, Reason::TrialSlotReclaimed)]
     );
     assert_eq!((m.totals().timeouts, m.totals().in_flight()), (1, 0));
-    assert_eq!(m.last_failure(), Some(deadline));
-    m.poll(deadline + secs(1));
+    assert_eq!(m.last_failure(), Some(reclaim));
+    m.poll(reclaim + secs(1));
     assert_eq!(m.totals().timeouts, 1, "counted once");
 
     let (totals, generation) = (m.totals(), m.generation());
-    m.record(trial, Success, deadline + secs(2));
+    m.record(trial, Success, reclaim + secs(2));
     assert_eq!(m.totals(), totals, "the late outcome is ignored");
     assert_eq!((m.state(), m.generation()), (Open, generation));
+    assert_totals_add_up(&m);
+}
+
+#[test]
+fn a_permit_trial_reported_within_the_grace_counts_as_what_it_was() {
+    let t0 = Instant::now();
+    let cfg = CircuitBreakerConfig {
+        call_timeout: Some(secs(5)),
+        success_threshold: 1,
+        ..config()
+    };
+    let (mut m, half) = half_open(cfg, t0);
+    let trial = m.try_acquire(half).unwrap();
+    // The report was on its way at the deadline; the machine reads it
+    // just before the grace runs out.
+    let read_at = half + secs(5) + RECLAIM_GRACE - NS;
+    m.record(trial, Success, read_at);
+    assert_eq!((m.totals().successes, m.totals().timeouts), (1, 0));
+    assert_eq!(
+        drained(&mut m),
+        [(HalfOpen, Closed, Reason::TrialsSucceeded { successes: 1 })]
+    );
+}
+
+#[test]
+fn guarded_trial_is_never_reclaimed_and_frees_its_slot_when_its_timeout_is_recorded() {
+    let t0 = Instant::now();
+    let cfg = CircuitBreakerConfig {
+        call_timeout: Some(secs(5)),
+        half_open_max_calls: Some(1),
+        ..config()
+    };
+    let (mut m, half) = half_open(cfg, t0);
+    let trial = m.try_acquire_guarded(half).unwrap();
+    assert!(trial.is_trial());
+    let deadline = half + secs(5);
+    assert_eq!(trial.deadline(), Some(deadline));
+    // Nothing for the machine to do about it: no reclaim, and a trial in
+    // flight is activity, so no inactivity reset either.
+    assert_eq!(m.next_deadline(half), None);
+    for at in [deadline, deadline + RECLAIM_GRACE, deadline + secs(1_000)] {
+        m.poll(at);
+        assert_eq!((m.state(), m.trials_in_flight()), (HalfOpen, 1), "{at:?}");
+        assert_eq!(
+            m.try_acquire(at).map(drop),
+            Err(Rejection {
+                state: HalfOpen,
+                retry_at: None
+            })
+        );
+    }
+    assert_eq!((m.totals().timeouts, m.totals().in_flight()), (0, 1));
+    assert!(drained(&mut m).is_empty());
+
+    // Its guard cut it off and reported the timeout; however late the
+    // machine reads that report, only then is the slot free.
+    let cut_off = deadline + secs(1_000);
+    m.record(trial, Timeout, cut_off);
+    assert_eq!((m.state(), m.trials_in_flight()), (Open, 0));
+    assert_eq!((m.totals().timeouts, m.totals().in_flight()), (1, 0));
+    assert_eq!(m.last_failure(), Some(cut_off));
+    assert_eq!(
+        drained(&mut m),
+        [(HalfOpen, Open, Reason::TrialFailed { outcome: Timeout })]
+    );
     assert_totals_add_up(&m);
 }
 
@@ -546,8 +632,9 @@ fn half_open_with_a_trial_in_flight_is_not_inactive() {
     };
     let (mut m, half) = half_open(cfg, t0);
     let _trial = m.try_acquire(half).unwrap();
-    assert_eq!(m.next_deadline(half), Some(half + secs(300)));
-    m.poll(half + secs(299));
+    let reclaim = half + secs(300) + RECLAIM_GRACE;
+    assert_eq!(m.next_deadline(half), Some(reclaim));
+    m.poll(reclaim - NS);
     assert_eq!((m.state(), m.trials_in_flight()), (HalfOpen, 1));
 }
 
@@ -647,7 +734,10 @@ fn stale_trial_hanging_past_its_deadline_does_not_reopen_a_new_half_open() {
     call(&mut m, Failure, half); // reopens until half + 60
     m.poll(half + secs(60));
     drained(&mut m);
-    m.poll(half + secs(90));
+    let reclaim = half + secs(90) + RECLAIM_GRACE;
+    m.poll(reclaim - NS);
+    assert_eq!((m.state(), m.trials_in_flight()), (HalfOpen, 1));
+    m.poll(reclaim);
     let timeouts = m.totals().timeouts;
     assert_eq!(
         (m.state(), m.trials_in_flight(), timeouts),
@@ -669,7 +759,11 @@ fn hung_trial_of_an_earlier_generation_is_counted_without_a_transition() {
     call(&mut m, Success, half);
     assert_eq!((m.state(), m.trials_in_flight()), (Closed, 1));
     drained(&mut m);
-    m.poll(half + secs(60));
+    // Its deadline is the open timeout (no call timeout); then the grace.
+    let reclaim = half + secs(60) + RECLAIM_GRACE;
+    m.poll(reclaim - NS);
+    assert_eq!((m.state(), m.trials_in_flight()), (Closed, 1));
+    m.poll(reclaim);
     assert_eq!(
         (m.state(), m.trials_in_flight(), m.totals().timeouts),
         (Closed, 0, 1)
@@ -797,7 +891,8 @@ fn random_config(rng: &mut Rng) -> CircuitBreakerConfig {
 /// What the test knows independently of the machine.
 struct Model {
     now: Instant,
-    live: Vec<Ticket>,
+    /// Calls in flight, and whether each was admitted guarded.
+    live: Vec<(Ticket, bool)>,
     /// Trial tickets whose slot was reclaimed.
     late: Vec<Ticket>,
     totals: CallTotals,
@@ -806,14 +901,20 @@ struct Model {
 }
 
 impl Model {
-    /// Every machine call polls first, reclaiming the trials past their deadline.
+    /// Every machine call polls first, reclaiming the permits' trials that
+    /// are `RECLAIM_GRACE` past their deadline (never a guarded trial).
     fn reclaim(&mut self) {
         let now = self.now;
-        let (due, live): (Vec<Ticket>, Vec<Ticket>) = std::mem::take(&mut self.live)
-            .into_iter()
-            .partition(|t| t.is_trial() && t.deadline().is_some_and(|d| d <= now));
+        let (due, live): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.live)
+                .into_iter()
+                .partition(|(t, guarded)| {
+                    !guarded
+                        && t.is_trial()
+                        && t.deadline().is_some_and(|d| d + RECLAIM_GRACE <= now)
+                });
         self.totals.timeouts += due.len() as u64;
-        self.late.extend(due);
+        self.late.extend(due.into_iter().map(|(t, _)| t));
         self.live = live;
     }
 
@@ -867,7 +968,7 @@ fn check_invariants(m: &mut StateMachine, model: &mut Model, context: &str) {
     assert_eq!(m.totals(), model.totals, "{context}");
     assert_totals_add_up(m);
     assert_eq!(m.totals().in_flight(), model.live.len() as u64, "{context}");
-    let live_trials = model.live.iter().filter(|t| t.is_trial()).count();
+    let live_trials = model.live.iter().filter(|(t, _)| t.is_trial()).count();
     assert_eq!(m.trials_in_flight(), live_trials, "{context}");
     assert!(m.trials_in_flight() <= m.config().max_trial_calls() as usize);
     assert!(m.generation() >= model.generation, "{context}");
@@ -926,7 +1027,14 @@ fn random_operations_keep_the_invariants() {
             }
             model.reclaim();
             if roll < 40 || (roll < 75 && model.live.is_empty()) {
-                match m.try_acquire(now) {
+                // Both kinds: a permit, or a call under the circuit's guard.
+                let guarded = rng.below(2) == 0;
+                let admitted = if guarded {
+                    m.try_acquire_guarded(now)
+                } else {
+                    m.try_acquire(now)
+                };
+                match admitted {
                     Ok(ticket) => {
                         assert_eq!(ticket.generation(), m.generation(), "{context}");
                         assert_eq!(ticket.is_trial(), m.state() == HalfOpen, "{context}");
@@ -936,7 +1044,7 @@ fn random_operations_keep_the_invariants() {
                             .or(ticket.is_trial().then_some(config.timeout));
                         assert_eq!(ticket.deadline(), timeout.map(|t| now + t), "{context}");
                         model.totals.calls += 1;
-                        model.live.push(ticket);
+                        model.live.push((ticket, guarded));
                     }
                     Err(rejection) => {
                         assert_eq!(rejection.state, m.state(), "{context}");
@@ -946,7 +1054,7 @@ fn random_operations_keep_the_invariants() {
                     }
                 }
             } else if roll < 75 {
-                let ticket = model
+                let (ticket, _) = model
                     .live
                     .swap_remove(rng.below(model.live.len() as u64) as usize);
                 let outcome = rng.pick(&OUTCOMES);

@@ -197,9 +197,17 @@ async fn a_hung_trial_call_loses_its_slot_and_reopens_the_circuit() {
         // No call timeout: the trial's deadline is the OPEN timeout.
         assert!(matches!(result, Err(CallError::Timeout(limit)) if limit == secs(60)));
         assert_elapsed(Instant::now() - admitted_at, secs(60));
+        // The call's own guard cut it off and reported the timeout (the
+        // machine never reclaims a protected call's slot): a failed trial.
         assert_eq!(
-            (reopened.from, reopened.to),
-            (CircuitState::HalfOpen, CircuitState::Open)
+            (reopened.from, reopened.to, reopened.reason),
+            (
+                CircuitState::HalfOpen,
+                CircuitState::Open,
+                TransitionReason::TrialFailed {
+                    outcome: vibezen_recovery::Outcome::Timeout
+                }
+            )
         );
         let stats = circuit.send(Stats).await.unwrap();
         assert_eq!((stats.totals.timeouts, stats.in_flight), (1, 0));

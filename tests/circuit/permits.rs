@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use vibezen_recovery::{Acquire, CircuitBreakerConfig, CircuitState, Stats};
+use vibezen_recovery::{Acquire, CircuitBreakerConfig, CircuitState, RECLAIM_GRACE, Stats};
 
 use crate::support::*;
 
@@ -88,7 +88,7 @@ async fn a_report_after_call_timeout_counts_as_a_timeout() {
 }
 
 #[actix::test]
-async fn an_unreported_trial_permit_is_reclaimed_at_its_deadline() {
+async fn an_unreported_trial_permit_is_reclaimed_a_grace_after_its_deadline() {
     tokio::time::pause();
     within(async {
         let circuit = start(CircuitBreakerConfig {
@@ -100,7 +100,15 @@ async fn an_unreported_trial_permit_is_reclaimed_at_its_deadline() {
         fail(&circuit).await.unwrap_err();
         advance(secs(60)).await;
         let hung = circuit.send(Acquire).await.unwrap().unwrap();
+        // At its deadline the trial still holds its slot, for a report
+        // already on its way; `RECLAIM_GRACE` later it loses it.
         advance(secs(5)).await;
+        let stats = circuit.send(Stats).await.unwrap();
+        assert_eq!(
+            (stats.state, stats.totals.timeouts),
+            (CircuitState::HalfOpen, 0)
+        );
+        advance(RECLAIM_GRACE).await;
         let stats = circuit.send(Stats).await.unwrap();
         assert_eq!(
             (stats.state, stats.totals.timeouts),

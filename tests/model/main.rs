@@ -131,6 +131,7 @@ fn the_search_reaches_every_rule() {
         "late outcome of a reclaimed trial ignored",
         "outcome of an earlier generation",
         "trial of an earlier generation reclaimed",
+        "guarded trial kept its slot past a permit's grace",
     ] {
         let times = fired.get(rule).copied().unwrap_or(0);
         assert!(times >= 20, "{rule:?} fired only {times} times");
@@ -167,19 +168,24 @@ fn agrees(case: Case) -> (reference::Model, std::time::Instant) {
     }
 }
 
-use Op::{Acquire, Advance, JustBeforeDeadline, Poll, Record, Reset, ToDeadline};
-use vibezen_recovery::Outcome::{Failure, Ignored, Success};
+use Op::{Acquire, AcquireGuarded, Advance, JustBeforeDeadline, Poll, Record, Reset, ToDeadline};
+use vibezen_recovery::Outcome::{Failure, Ignored, Success, Timeout};
 
+/// A permit's trial still unreported `RECLAIM_GRACE` (0.1 s) after its
+/// deadline loses its slot: the machine reclaims it before it reads the
+/// report, counts a timeout at that instant and ignores the late outcome.
 #[test]
-fn a_trial_reported_exactly_at_its_deadline_is_a_timeout_and_its_outcome_ignored() {
-    let (model, _) = agrees(fixed(
+fn a_permit_trial_reported_when_its_grace_ends_is_a_timeout_and_its_outcome_ignored() {
+    let (model, now) = agrees(fixed(
         r#"{"failure_threshold": 1, "success_threshold": 1, "timeout": 1.0, "reset_timeout": 5.0}"#,
         vec![
             Acquire,
             Record(0, Failure), // OPEN at 0 s
             ToDeadline,         // 1 s
-            Acquire,            // HALF_OPEN, a trial due at 2 s
-            ToDeadline,         // 2 s
+            Acquire,            // HALF_OPEN, a trial due at 2 s, reclaimed at 2.1 s
+            JustBeforeDeadline, // 2.099 s
+            Poll,               // still held
+            ToDeadline,         // 2.1 s
             Record(0, Success), // reclaimed first, so OPEN again; the success is ignored
             Acquire,            // rejected
         ],
@@ -188,6 +194,63 @@ fn a_trial_reported_exactly_at_its_deadline_is_a_timeout_and_its_outcome_ignored
     assert_eq!(model.generation, 3);
     assert_eq!((model.totals.successes, model.totals.timeouts), (0, 1));
     assert_eq!(model.totals.rejections, 1);
+    assert_eq!(
+        model.last_failure,
+        Some(now),
+        "the timeout is dated at 2.1 s"
+    );
+}
+
+/// A report that reaches the machine at the trial's deadline, or within
+/// the grace after it, counts as what it was.
+#[test]
+fn a_permit_trial_reported_at_its_deadline_or_within_the_grace_counts_as_what_it_was() {
+    let (model, _) = agrees(fixed(
+        r#"{"failure_threshold": 1, "success_threshold": 2, "timeout": 1.0, "reset_timeout": 5.0}"#,
+        vec![
+            Acquire,
+            Record(0, Failure), // OPEN at 0 s
+            ToDeadline,         // 1 s
+            Acquire,            // HALF_OPEN, trial X due at 2 s
+            Acquire,            // trial Y, due at 2 s too
+            Advance(ms(1_000)), // 2 s: both at their deadline
+            Record(0, Success), // X: a success, 1 of 2
+            JustBeforeDeadline, // 2.099 s: Y past its deadline, within the grace
+            Record(0, Success), // Y: a success, 2 of 2: CLOSED
+        ],
+    ));
+    assert_eq!(model.state, CircuitState::Closed);
+    assert_eq!(model.generation, 3);
+    assert_eq!((model.totals.successes, model.totals.timeouts), (2, 0));
+}
+
+/// A guarded trial (a `ProtectedCall`, cut off by its own guard) is never
+/// reclaimed: it holds its slot, long past its deadline and the grace,
+/// until its guard reports the timeout, which reopens the circuit as a
+/// failed trial.
+#[test]
+fn a_guarded_trial_holds_its_slot_until_its_timeout_is_reported() {
+    let (model, _) = agrees(fixed(
+        r#"{"failure_threshold": 1, "success_threshold": 1, "timeout": 1.0, "reset_timeout": 5.0}"#,
+        vec![
+            Acquire,
+            Record(0, Failure), // OPEN at 0 s
+            ToDeadline,         // 1 s
+            AcquireGuarded,     // HALF_OPEN, a trial due at 2 s; the only slot
+            ToDeadline,         // nothing is due: the time stays at 1 s
+            Advance(ms(1_500)), // 2.5 s: past its deadline and the grace
+            Poll,               // still held: nothing to reclaim
+            Acquire,            // rejected: the slot is taken
+            Advance(ms(60_000)),
+            Poll,               // still HALF_OPEN: a trial in flight is activity
+            Record(0, Timeout), // 62.5 s: its guard reports; OPEN, the trial failed
+        ],
+    ));
+    assert_eq!(model.state, CircuitState::Open);
+    assert_eq!(model.generation, 3);
+    assert_eq!(model.totals.timeouts, 1);
+    assert_eq!(model.totals.rejections, 1);
+    assert!(model.in_flight.is_empty());
 }
 
 #[test]
@@ -303,9 +366,10 @@ fn an_idle_half_open_circuit_closes_for_inactivity_counted_from_the_last_outcome
 /// The architecture's rules table: HALF_OPEN -> CLOSED after
 /// `reset_timeout` "with no call admitted, finishing or in flight". Here
 /// trial A of an earlier HALF_OPEN generation is in flight until its slot
-/// is reclaimed at 5 s, so the circuit may not close for inactivity before
-/// 7 s. (Found by the model: the machine once counted inactivity from the
-/// last admission or reported outcome only, and closed at 5 s.)
+/// is reclaimed at 5.1 s (its deadline, 5 s, plus `RECLAIM_GRACE`), so the
+/// circuit may not close for inactivity before 7.1 s. (Found by the model:
+/// the machine once counted inactivity from the last admission or reported
+/// outcome only, and closed when it reclaimed A.)
 #[test]
 fn a_reclaimed_trial_restarts_the_inactivity_count() {
     let case = fixed(
@@ -321,7 +385,7 @@ fn a_reclaimed_trial_restarts_the_inactivity_count() {
             ToDeadline,         // 2 s: HALF_OPEN again
             Acquire,            // trial C
             Record(1, Success), // C: 1 of 2
-            ToDeadline,         // 5 s: A's deadline
+            ToDeadline,         // 5.1 s: A's deadline and grace
             Poll,               // A reclaimed; the machine closes for inactivity here
         ],
     );

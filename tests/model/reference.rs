@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use vibezen_recovery::state_machine::{Rejection, Transition};
 use vibezen_recovery::{
-    CallTotals, CircuitBreakerConfig, CircuitState, Outcome, TransitionReason, WindowConfig,
+    CallTotals, CircuitBreakerConfig, CircuitState, Outcome, RECLAIM_GRACE, TransitionReason,
+    WindowConfig,
 };
 
 use CircuitState::{Closed, HalfOpen, Open};
@@ -27,6 +28,25 @@ pub struct Call {
     pub trial: bool,
     pub admitted_at: Instant,
     pub deadline: Option<Instant>,
+    /// Admitted under the circuit's own guard (`try_acquire_guarded`),
+    /// which cuts the call off at its deadline and reports the timeout;
+    /// otherwise a permit, whose holder reports.
+    pub guarded: bool,
+}
+
+impl Call {
+    /// When the model takes back the slot of a trial that has not
+    /// reported: `RECLAIM_GRACE` after the deadline for a permit's trial
+    /// (time for a report already on its way to count as what it was);
+    /// never for a guarded trial, whose slot is free only once its guard
+    /// reports.
+    pub fn reclaim_at(&self) -> Option<Instant> {
+        if self.trial && !self.guarded {
+            self.deadline.map(|deadline| deadline + RECLAIM_GRACE)
+        } else {
+            None
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -177,8 +197,9 @@ impl Model {
 
     // ------------------------------------------------------------ operations
 
-    /// Asks to run a call.
-    pub fn acquire(&mut self, now: Instant) -> Result<Call, Rejection> {
+    /// Asks to run a call: a permit (`guarded == false`) or a call under
+    /// the circuit's guard. Both are admitted alike.
+    pub fn acquire(&mut self, now: Instant, guarded: bool) -> Result<Call, Rejection> {
         self.catch_up(now);
         let trial = match self.state {
             Closed => false,
@@ -202,7 +223,8 @@ impl Model {
         };
         // A trial must end by `call_timeout`, else by `timeout`; other calls
         // by `call_timeout` if there is one (the actor enforces that one and
-        // reports a timeout; the machine only reclaims trial slots).
+        // reports a timeout; the machine only reclaims the slots of
+        // permits' trials, `RECLAIM_GRACE` after that deadline).
         let deadline = match self.config.call_timeout {
             Some(call_timeout) => Some(now + call_timeout),
             None if trial => Some(now + self.config.timeout),
@@ -214,6 +236,7 @@ impl Model {
             trial,
             admitted_at: now,
             deadline,
+            guarded,
         };
         self.next_id += 1;
         self.totals.calls += 1;
@@ -232,6 +255,15 @@ impl Model {
             return;
         };
         let call = self.in_flight.remove(index);
+        if call.trial
+            && call.guarded
+            && call
+                .deadline
+                .is_some_and(|deadline| deadline + RECLAIM_GRACE <= now)
+        {
+            // A permit's trial would have lost its slot by now.
+            self.fired("guarded trial kept its slot past a permit's grace");
+        }
         self.count(outcome, now);
         self.last_activity = Some(now);
         if call.generation != self.generation {
@@ -297,31 +329,32 @@ impl Model {
     /// at `next_deadline`.
     pub fn catch_up(&mut self, now: Instant) {
         loop {
-            // A trial past its deadline loses its slot and counts as a
-            // timeout, dated at its deadline; if it belongs to the current
-            // HALF_OPEN generation the circuit opens again.
+            // A permit's trial still unreported `RECLAIM_GRACE` after its
+            // deadline loses its slot and counts as a timeout, dated at that
+            // instant; if it belongs to the current HALF_OPEN generation the
+            // circuit opens again. A guarded trial is never reclaimed.
             let mut due: Vec<Call> = self
                 .in_flight
                 .iter()
                 .copied()
-                .filter(|call| call.trial && call.deadline.is_some_and(|d| d <= now))
+                .filter(|call| call.reclaim_at().is_some_and(|at| at <= now))
                 .collect();
             if !due.is_empty() {
                 self.in_flight.retain(|call| !due.contains(call));
-                due.sort_by_key(|call| call.deadline);
+                due.sort_by_key(Call::reclaim_at);
                 let reopen = self.state == HalfOpen
                     && due.iter().any(|call| call.generation == self.generation);
                 for call in &due {
                     if call.generation != self.generation {
                         self.fired("trial of an earlier generation reclaimed");
                     }
-                    let deadline = call.deadline.expect("trials have one");
-                    self.count(Outcome::Timeout, deadline);
-                    // A reclaimed trial stops being in flight at its
-                    // deadline: that is when the circuit's idleness starts.
+                    let reclaimed = call.reclaim_at().expect("due, so it has one");
+                    self.count(Outcome::Timeout, reclaimed);
+                    // A reclaimed trial stops being in flight when it is
+                    // reclaimed: that is when the circuit's idleness starts.
                     self.last_activity = Some(
                         self.last_activity
-                            .map_or(deadline, |last| last.max(deadline)),
+                            .map_or(reclaimed, |last| last.max(reclaimed)),
                     );
                 }
                 if reopen {
@@ -372,8 +405,7 @@ impl Model {
     pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
         self.in_flight
             .iter()
-            .filter(|call| call.trial)
-            .filter_map(|call| call.deadline)
+            .filter_map(Call::reclaim_at)
             .chain(self.open_until)
             .chain(self.inactivity_deadline(now))
             .min()

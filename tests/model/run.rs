@@ -12,8 +12,12 @@ use crate::reference::{Call, Model};
 /// One step of a case.
 #[derive(Clone, Copy, PartialEq)]
 pub enum Op {
-    /// Ask to run a call.
+    /// Ask for a permit (`try_acquire`): a trial's slot is reclaimed
+    /// `RECLAIM_GRACE` after its deadline if it has not reported.
     Acquire,
+    /// Ask to run a call under the circuit's guard (`try_acquire_guarded`):
+    /// a trial's slot is never reclaimed, only freed by its outcome.
+    AcquireGuarded,
     /// Report this outcome for the outstanding call at this index (modulo
     /// how many there are; the oldest first). Calls whose trial slot was
     /// reclaimed stay outstanding, so their late outcomes are reported too.
@@ -34,6 +38,7 @@ impl fmt::Debug for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Op::Acquire => f.write_str("acquire"),
+            Op::AcquireGuarded => f.write_str("acquire guarded"),
             Op::Record(pick, outcome) => write!(f, "record #{pick} {outcome}"),
             Op::Advance(by) => write!(f, "advance {} s", by.as_secs_f64()),
             Op::ToDeadline => f.write_str("advance to the next deadline"),
@@ -142,9 +147,9 @@ impl Pair {
     fn step(&mut self, op: Op) -> Result<(), String> {
         let now = self.now;
         match op {
-            Op::Acquire => {
-                let real = self.machine.try_acquire(now);
-                let expected = self.model.acquire(now);
+            Op::Acquire | Op::AcquireGuarded => {
+                let real = admit(&mut self.machine, op, now);
+                let expected = self.model.acquire(now, op == Op::AcquireGuarded);
                 match (real, expected) {
                     (Ok(ticket), Ok(call)) => {
                         self.compare_ticket(&ticket, &call)?;
@@ -317,6 +322,15 @@ fn same<T: PartialEq + fmt::Debug>(what: &str, machine: T, model: T) -> Result<(
     }
 }
 
+/// `try_acquire` for `Acquire`, `try_acquire_guarded` for `AcquireGuarded`.
+fn admit(machine: &mut StateMachine, op: Op, now: Instant) -> Result<Ticket, Rejection> {
+    if op == Op::AcquireGuarded {
+        machine.try_acquire_guarded(now)
+    } else {
+        machine.try_acquire(now)
+    }
+}
+
 /// Runs `case` through the machine alone and checks its invariants after
 /// every operation.
 pub fn check_invariants(case: &Case) -> Result<(), String> {
@@ -333,7 +347,7 @@ pub fn check_invariants(case: &Case) -> Result<(), String> {
             Err(format!("step {step} ({op:?}) at {:?}: {what}", now - t0))
         };
         match op {
-            Op::Acquire => match machine.try_acquire(now) {
+            Op::Acquire | Op::AcquireGuarded => match admit(&mut machine, op, now) {
                 Ok(ticket) => {
                     if ticket.is_trial() != (machine.state() == CircuitState::HalfOpen) {
                         return fail(now, format!("{ticket:?} admitted in {:?}", machine.state()));

@@ -80,7 +80,8 @@ fn outcome() -> impl Strategy<Value = Outcome> {
 
 pub fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => Just(Op::Acquire),
+        4 => Just(Op::Acquire),
+        3 => Just(Op::AcquireGuarded),
         7 => (any::<u8>(), outcome()).prop_map(|(pick, outcome)| Op::Record(pick, outcome)),
         3 => quarter_seconds(0..=24).prop_map(Op::Advance),
         1 => (10..=60u64).prop_map(|secs| Op::Advance(Duration::from_secs(secs))),
