@@ -10,11 +10,13 @@
 //! Groups:
 //! - `closed`: direct call, failsafe-rs (default config, 5 consecutive
 //!   failures), tower-resilience-circuitbreaker (count window 100), and the
-//!   fast-path handle (all successes, 1 % failures);
+//!   fast-path handle (all successes, 1 % failures, and a handle obtained
+//!   from the manager with `GetCircuitHandle`);
 //! - `open`: rejection by an OPEN breaker through each of those and through
-//!   `ProtectedCall` and `Acquire`;
+//!   `ProtectedCall`, `Acquire` and the manager's `Call`;
 //! - `actor`: a bare `send` round trip and our message paths (`ProtectedCall`,
-//!   the permit path, `addr.call`), on the same arbiter and across arbiters;
+//!   the permit path, `addr.call`, the manager's `Call`), on the same arbiter
+//!   and across arbiters;
 //! - `two_threads`: two threads calling at once (one handle circuit, two
 //!   circuits, failsafe-rs and tower on one breaker); time per call on each
 //!   thread.
@@ -31,8 +33,8 @@ use criterion::{
     BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
 };
 use vibezen_recovery::{
-    Acquire, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerExt, CircuitHandle, GetHandle,
-    ProtectedCall,
+    Acquire, Call, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerExt, CircuitBreakerManager,
+    CircuitHandle, GetBreaker, GetCircuitHandle, GetHandle, ProtectedCall,
 };
 
 use support::*;
@@ -69,10 +71,38 @@ fn opened(system: &SystemRunner, name: &str) -> (Addr<CircuitBreaker>, CircuitHa
     (addr, handle)
 }
 
+/// A manager on the System's arbiter, with a CLOSED circuit `closed` and an
+/// OPEN one `open`.
+fn manager(system: &SystemRunner) -> Addr<CircuitBreakerManager> {
+    system.block_on(async {
+        let manager = CircuitBreakerManager::default().start();
+        manager
+            .send(GetBreaker::new("closed"))
+            .await
+            .expect("manager running")
+            .expect("valid circuit");
+        let open = manager
+            .send(GetBreaker::with_config("open", opens_on_first_failure()))
+            .await
+            .expect("manager running")
+            .expect("valid circuit");
+        let _ = open.call(maybe_fail(true)).await;
+        manager
+    })
+}
+
 fn closed(c: &mut Criterion) {
     let system = System::new();
     let (_a, handle) = circuit(&system, "closed", closed_config());
     let (_b, never_trips) = circuit(&system, "never_trips", never_trips_config());
+    let managed = system.block_on(async {
+        let manager = CircuitBreakerManager::default().start();
+        manager
+            .send(GetCircuitHandle::new("managed"))
+            .await
+            .expect("manager running")
+            .expect("valid circuit")
+    });
     let mut group = c.benchmark_group("closed");
     quick(&mut group);
     group.bench_function("direct", |b| b.iter(direct));
@@ -93,12 +123,16 @@ fn closed(c: &mut Criterion) {
     group.bench_function("handle_1pct_failures", |b| {
         b.iter(|| block_on(never_trips.call(black_box(maybe_fail(one_percent.next())))))
     });
+    group.bench_function("handle_via_get_circuit_handle", |b| {
+        b.iter(|| block_on(managed.call(black_box(ok()))))
+    });
     group.finish();
 }
 
 fn open(c: &mut Criterion) {
     let system = System::new();
     let (addr, handle) = opened(&system, "open");
+    let manager = manager(&system);
     let mut group = c.benchmark_group("open");
     quick(&mut group);
     let breaker = failsafe_open();
@@ -132,6 +166,17 @@ fn open(c: &mut Criterion) {
             })
         })
     });
+    group.bench_function("manager_call", |b| {
+        b.iter_custom(|iters| {
+            system.block_on(async {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    let _ = black_box(manager.send(Call::new("open", black_box(ok()))).await);
+                }
+                started.elapsed()
+            })
+        })
+    });
     group.finish();
 }
 
@@ -145,6 +190,7 @@ fn actor(c: &mut Criterion) {
             CircuitBreaker::new("across", config).expect("valid circuit")
         })
     });
+    let manager = manager(&system);
     let (echo_same, echo_across) = system.block_on(async {
         (
             Echo.start(),
@@ -186,6 +232,10 @@ fn actor(c: &mut Criterion) {
         result
     });
     awaited!("ext_call", same.call(black_box(ok())).await);
+    awaited!(
+        "manager_call_same_arbiter",
+        manager.send(Call::new("closed", black_box(ok()))).await
+    );
     group.finish();
     system.block_on(async move { other.stop() });
 }

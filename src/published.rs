@@ -168,6 +168,7 @@ impl Published {
     }
 
     /// When the OPEN timeout ends, if the circuit is OPEN.
+    #[inline]
     pub(crate) fn open_until(&self) -> Option<Instant> {
         match self.open_until.load(Ordering::Relaxed) {
             0 => None,

@@ -177,6 +177,7 @@ impl CircuitHandle {
             inner: &self.inner,
             future: Some(future),
             deadline: None,
+            trial: None,
             stage: Stage::Fresh,
             polling: false,
         }
@@ -193,6 +194,8 @@ pin_project! {
         future: Option<F>,
         // Set when the call has a deadline and a tokio runtime is there.
         deadline: Option<Pin<Box<Sleep>>>,
+        // A HALF_OPEN trial: the rare path, boxed to keep the common one small.
+        trial: Option<Box<Trial>>,
         stage: Stage,
         // True while the caller's future is being polled: if it is still
         // true when the call is dropped, that poll panicked.
@@ -206,9 +209,11 @@ pin_project! {
             match std::mem::replace(this.stage, Stage::Done) {
                 Stage::Closed(word) => this.inner.finish(word, outcome),
                 // A trial's permit reports a cancellation by itself when dropped.
-                Stage::Trial(trial) => {
-                    if let Trial::Running { permit, .. } = *trial {
-                        permit.report_outcome(outcome);
+                Stage::Trial => {
+                    if let Some(trial) = this.trial.take() {
+                        if let Trial::Running { permit, .. } = *trial {
+                            permit.report_outcome(outcome);
+                        }
                     }
                 }
                 Stage::Fresh | Stage::Done => {}
@@ -217,14 +222,16 @@ pin_project! {
     }
 }
 
-/// Where a [`HandleCall`] is.
+/// Where a [`HandleCall`] is. `Copy`, so that moving between stages never
+/// runs drop glue.
+#[derive(Clone, Copy)]
 enum Stage {
     /// Not polled yet.
     Fresh,
     /// Admitted in CLOSED, in the generation of this word.
     Closed(Word),
-    /// A HALF_OPEN trial: the rare path, boxed to keep the common one small.
-    Trial(Box<Trial>),
+    /// A HALF_OPEN trial, in `HandleCall::trial`.
+    Trial,
     /// Answered.
     Done,
 }
@@ -243,14 +250,16 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
-            match this.stage {
+            match *this.stage {
                 Stage::Fresh => {
                     let word = this.inner.published.word();
                     if !word.admits() {
-                        if let Some(refused) = this.inner.not_admitted(word, this.stage) {
+                        if let Some(refused) = this.inner.refuse(word) {
                             *this.stage = Stage::Done;
                             return Poll::Ready(Err(refused));
                         }
+                        *this.trial = Some(this.inner.ask_for_trial());
+                        *this.stage = Stage::Trial;
                         continue;
                     }
                     this.inner.slots.add(Counter::Admitted);
@@ -260,7 +269,6 @@ where
                     }
                 }
                 Stage::Closed(word) => {
-                    let word = *word;
                     let limit = this.inner.call_timeout.unwrap_or_default();
                     let ended = ready!(poll_once(
                         this.future.as_mut(),
@@ -271,21 +279,34 @@ where
                     ));
                     this.future.set(None);
                     *this.stage = Stage::Done;
-                    let (outcome, result) = settle(ended, None);
+                    // The common endings settled in place: `settle` out of
+                    // line returns the result through memory.
+                    let (outcome, result) = match ended {
+                        Ended::Completed(Ok(value)) => (Outcome::Success, Ok(value)),
+                        Ended::Completed(Err(error)) => {
+                            (Outcome::Failure, Err(CallError::Failed(error)))
+                        }
+                        ended => settle(ended, None),
+                    };
                     this.inner.finish(word, outcome);
                     return Poll::Ready(result);
                 }
-                Stage::Trial(trial) => {
+                Stage::Trial => {
+                    let Some(trial) = this.trial.as_mut() else {
+                        panic!("HandleCall in a trial without one")
+                    };
                     let ended = match &mut **trial {
                         Trial::Asking(request) => {
                             let permit = match ready!(request.as_mut().poll(cx)) {
                                 Ok(Ok(permit)) => permit,
                                 Ok(Err(open)) => {
                                     *this.stage = Stage::Done;
+                                    *this.trial = None;
                                     return Poll::Ready(Err(CallError::Open(open)));
                                 }
                                 Err(mailbox) => {
                                     *this.stage = Stage::Done;
+                                    *this.trial = None;
                                     return Poll::Ready(Err(CallError::Unavailable(mailbox)));
                                 }
                             };
@@ -311,10 +332,11 @@ where
                     };
                     this.future.set(None);
                     let (outcome, result) = settle(ended, None);
-                    if let Stage::Trial(trial) = std::mem::replace(this.stage, Stage::Done) {
-                        if let Trial::Running { permit, .. } = *trial {
-                            permit.report_outcome(outcome);
-                        }
+                    *this.stage = Stage::Done;
+                    if let Some(Trial::Running { permit, .. }) =
+                        this.trial.take().map(|trial| *trial)
+                    {
+                        permit.report_outcome(outcome);
                     }
                     return Poll::Ready(result);
                 }
@@ -361,17 +383,16 @@ fn poll_once<F: Future>(
 }
 
 impl Inner {
-    /// A call the published word does not admit: refused at once, or (in
-    /// HALF_OPEN) turned into a trial that asks the actor for a permit.
-    #[cold]
-    fn not_admitted<E>(&self, word: Word, stage: &mut Stage) -> Option<CallError<E>> {
+    /// A call the published word does not admit, refused at once; `None`
+    /// in HALF_OPEN (with no trip pending), where the call asks the actor
+    /// for a trial permit. Inline, so that the refusal is built in the
+    /// caller's return slot.
+    #[inline]
+    fn refuse<E>(&self, word: Word) -> Option<CallError<E>> {
         if word.is_stopped() {
             return Some(CallError::Unavailable(MailboxError::Closed));
         }
         if word.state() == CircuitState::HalfOpen && !word.is_pending() {
-            *stage = Stage::Trial(Box::new(Trial::Asking(Box::pin(
-                self.circuit.send(Acquire),
-            ))));
             return None;
         }
         self.slots.add(Counter::Rejection);
@@ -387,10 +408,27 @@ impl Inner {
         )))
     }
 
+    /// Asks the actor for a HALF_OPEN trial permit.
+    #[cold]
+    fn ask_for_trial(&self) -> Box<Trial> {
+        Box::new(Trial::Asking(Box::pin(self.circuit.send(Acquire))))
+    }
+
     /// Counts how an admitted CLOSED call ended. An outcome that arrives
     /// after its generation ended is counted, but must not drive the new
     /// state.
+    #[inline]
     fn finish(&self, word: Word, outcome: Outcome) {
+        if outcome == Outcome::Success && self.published.word().generation() == word.generation() {
+            self.slots.add(Counter::Success);
+            self.published.run_success(word.generation());
+        } else {
+            self.finish_other(word, outcome);
+        }
+    }
+
+    #[inline(never)]
+    fn finish_other(&self, word: Word, outcome: Outcome) {
         let current = self.published.word().generation() == word.generation();
         match outcome {
             Outcome::Success => {
