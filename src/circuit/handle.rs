@@ -70,7 +70,7 @@ impl Handler<Trip> for CircuitBreaker {
     type Result = ();
 
     fn handle(&mut self, trip: Trip, ctx: &mut actix::Context<Self>) {
-        let now = self.now(ctx);
+        let now = Instant::now().into_std();
         self.machine
             .trip(trip.generation, trip.reason, trip.at.into_std(), now);
         self.publish(ctx, now);

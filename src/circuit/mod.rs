@@ -94,6 +94,7 @@ impl CircuitBreaker {
     }
 
     /// Reads the clock and applies whatever time-driven transition is due.
+    /// (The machine's other operations apply it themselves.)
     fn now(&mut self, ctx: &mut Context<Self>) -> std::time::Instant {
         let now = Instant::now().into_std();
         self.machine.poll(now);
@@ -153,14 +154,15 @@ impl CircuitBreaker {
         ctx: &mut Context<Self>,
         guarded: bool,
     ) -> Result<Ticket, CircuitBreakerOpenError> {
-        let now = self.now(ctx);
+        // Admission applies what came due first; publishing after it also
+        // arms the timer for a trial's deadline.
+        let now = Instant::now().into_std();
         let admitted = if guarded {
             self.machine.try_acquire_guarded(now)
         } else {
             self.machine.try_acquire(now)
         };
-        // A trial call's deadline may be the machine's next one.
-        self.arm_timer(ctx, now);
+        self.publish(ctx, now);
         admitted.map_err(|rejection: Rejection| {
             CircuitBreakerOpenError::new(
                 self.name,
@@ -213,7 +215,7 @@ impl Handler<Reset> for CircuitBreaker {
     type Result = ();
 
     fn handle(&mut self, _: Reset, ctx: &mut Context<Self>) {
-        let now = self.now(ctx);
+        let now = Instant::now().into_std();
         self.machine.reset(now);
         self.publish(ctx, now);
     }
