@@ -21,6 +21,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
+use vibezen_recovery::Outcome;
 
 use actix::prelude::*;
 use failsafe::futures::CircuitBreaker as _;
@@ -948,16 +949,16 @@ async fn report() {
         let stats = circuit.send(Stats).await.unwrap();
         let t = stats.totals;
         let ok = t.calls == made
-            && t.successes + t.failures == made
+            && t[Outcome::Success] + t[Outcome::Failure] == made
             && stats.state == CircuitState::Closed
-            && (t.failures as f64 - made as f64 * expected_failures).abs() <= 2.0;
+            && (t[Outcome::Failure] as f64 - made as f64 * expected_failures).abs() <= 2.0;
         counter_checks.push(ok);
         println!(
             "  {id:<12} calls made {made:>10}, counted: calls {:>10} successes {:>10} failures {:>7} \
              rejections {:>3}; state {:?}, window {}/{}: {}",
             t.calls,
-            t.successes,
-            t.failures,
+            t[Outcome::Success],
+            t[Outcome::Failure],
             t.rejections,
             stats.state,
             stats.window_failures,
@@ -997,11 +998,12 @@ async fn report() {
     counter_checks.push(open_stats.totals.rejections == rejections_made);
     let mgr_calls_made = find(&benches, "mgr_call").calls_made;
     let mgr_calls = mgr_call_circuit.send(Stats).await.unwrap().totals;
-    let mgr_calls_ok = mgr_calls.calls == mgr_calls_made && mgr_calls.successes == mgr_calls_made;
+    let mgr_calls_ok =
+        mgr_calls.calls == mgr_calls_made && mgr_calls[Outcome::Success] == mgr_calls_made;
     println!(
         "  mgr_call     calls made {mgr_calls_made:>10}, counted: calls {:>10} successes {:>10}: {}",
         mgr_calls.calls,
-        mgr_calls.successes,
+        mgr_calls[Outcome::Success],
         if mgr_calls_ok { "ok" } else { "MISMATCH" }
     );
     counter_checks.push(mgr_calls_ok);
@@ -1455,7 +1457,7 @@ async fn trip_promptness(threshold: u32) -> Trips {
             consecutive += 1;
         }
         let failed = failed.into_inner();
-        if stats.totals.failures != failed {
+        if stats.totals[Outcome::Failure] != failed {
             miscounted += 1;
         }
         excess.push(failed.saturating_sub(u64::from(threshold)));

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use vibezen_recovery::Outcome;
 
 use actix::prelude::*;
 use vibezen_recovery::{
@@ -99,8 +100,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "\nFinal state {}: {} calls admitted ({} ok, {} failed), {} rejected, {} state changes.",
         stats.state,
         stats.totals.calls,
-        stats.totals.successes,
-        stats.totals.failures,
+        stats.totals[Outcome::Success],
+        stats.totals[Outcome::Failure],
         stats.totals.rejections,
         stats.state_changes.len()
     );

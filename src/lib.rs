@@ -95,19 +95,22 @@ struct ReadmeDoctests;
 struct ManagerGuideDoctests;
 
 mod circuit;
+mod classifier;
 mod config;
 mod export;
+mod fast_path;
 mod health;
 pub mod integration;
 mod manager;
 mod name;
-mod outcome;
+pub mod outcome;
 pub mod presets;
-mod published;
+pub mod rules;
 mod seconds;
 mod state;
 pub mod state_machine;
-mod thread_slot;
+mod totals;
+mod transition;
 mod window;
 
 pub use circuit::{
@@ -115,6 +118,7 @@ pub use circuit::{
     CircuitStats, GetHandle, HISTORY_LIMIT, MAX_SUBSCRIBER_BACKLOG, Permit, ProtectedCall, Reset,
     StateChanged, Stats, Stop, Subscribe, Unsubscribe,
 };
+pub use classifier::{Classifier, OkIsSuccess};
 pub use config::{
     CircuitBreakerConfig, ConfigError, MAX_WINDOW_BUCKETS, MAX_WINDOW_CALLS, MIN_BUCKET,
     WindowConfig,
@@ -133,6 +137,8 @@ pub use manager::{
 pub use name::{MAX_NAME_LEN, validate_circuit_name};
 pub use outcome::{Classification, Outcome};
 pub use presets::Preset;
+pub use rules::RECLAIM_GRACE;
 pub use seconds::MAX_DURATION;
 pub use state::CircuitState;
-pub use state_machine::{CallTotals, RECLAIM_GRACE, TransitionReason};
+pub use totals::CallTotals;
+pub use transition::TransitionReason;

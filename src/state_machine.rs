@@ -30,99 +30,18 @@
 //! # Ok::<(), vibezen_recovery::ConfigError>(())
 //! ```
 
-use std::fmt;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use serde::Serialize;
+use std::time::Instant;
 
 use crate::ConfigError;
-use crate::config::{CircuitBreakerConfig, WindowConfig};
-use crate::outcome::Outcome;
-use crate::published::{Published, RateBase, SlotTotals, Slots};
+use crate::config::CircuitBreakerConfig;
+use crate::outcome::{Outcome, OutcomeCounts};
+use crate::rules::{Admission, RECLAIM_GRACE, Refusal, Rules, Status};
 use crate::state::CircuitState;
-use crate::window::SlidingWindow;
+use crate::totals::CallTotals;
+use crate::transition::TransitionReason;
+use crate::window::{SlidingWindow, WindowCounts};
 
-/// Why a circuit changed state.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum TransitionReason {
-    /// CLOSED -> OPEN: `count` failures in a row reached `failure_threshold`.
-    ConsecutiveFailures {
-        /// The consecutive failures counted.
-        count: u32,
-    },
-    /// CLOSED -> OPEN: the window's failure rate reached `failure_rate_threshold`.
-    FailureRate {
-        /// The failure rate, in [0, 1].
-        rate: f64,
-        /// The calls in the window it was measured over.
-        calls: u64,
-    },
-    /// OPEN -> HALF_OPEN: `timeout` elapsed.
-    OpenTimeoutElapsed,
-    /// HALF_OPEN -> CLOSED: `successes` trial calls succeeded.
-    TrialsSucceeded {
-        /// Successful trial calls counted.
-        successes: u32,
-    },
-    /// HALF_OPEN -> OPEN: a trial call failed, timed out or panicked.
-    TrialFailed {
-        /// What the trial call came to.
-        outcome: Outcome,
-    },
-    /// HALF_OPEN -> OPEN: a permit's trial did not report within
-    /// `RECLAIM_GRACE` of its deadline and its slot was reclaimed; its late
-    /// outcome is ignored.
-    TrialSlotReclaimed,
-    /// HALF_OPEN -> CLOSED: no call admitted, finishing or in flight for
-    /// `reset_timeout`.
-    Inactivity,
-    /// Any state -> CLOSED: someone asked for a reset.
-    ManualReset,
-}
-
-impl fmt::Display for TransitionReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TransitionReason::ConsecutiveFailures { count } => {
-                write!(f, "{count} consecutive failures")
-            }
-            TransitionReason::FailureRate { rate, calls } => {
-                write!(
-                    f,
-                    "failure rate {:.1}% over the last {calls} calls",
-                    rate * 100.0
-                )
-            }
-            TransitionReason::OpenTimeoutElapsed => f.write_str("open timeout elapsed"),
-            TransitionReason::TrialsSucceeded { successes } => {
-                write!(f, "{successes} trial calls succeeded")
-            }
-            TransitionReason::TrialFailed { outcome } => write!(f, "trial call ended in {outcome}"),
-            TransitionReason::TrialSlotReclaimed => {
-                f.write_str("trial call hung past its deadline; slot reclaimed")
-            }
-            TransitionReason::Inactivity => f.write_str("full reset after inactivity"),
-            TransitionReason::ManualReset => f.write_str("manual reset"),
-        }
-    }
-}
-
-/// One change of state, as the machine made it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Transition {
-    /// The state left.
-    pub from: CircuitState,
-    /// The state entered.
-    pub to: CircuitState,
-    /// Why.
-    pub reason: TransitionReason,
-    /// The generation the new state runs in.
-    pub generation: u64,
-    /// When, on the machine's clock.
-    pub at: Instant,
-}
+pub use crate::transition::Transition;
 
 /// Proof that a call was admitted; hand it back to
 /// [`StateMachine::record`] with the call's outcome. It is not `Clone`, so
@@ -162,8 +81,7 @@ impl Ticket {
         self.admitted_at
     }
 
-    /// When the call must be finished: `call_timeout` after admission, and
-    /// for a trial call `timeout` when no call timeout is set. A call still
+    /// When the call must be finished ([`Rules::deadline`]). A call still
     /// running then counts as a timeout.
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
@@ -173,67 +91,38 @@ impl Ticket {
 /// Why a call was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rejection {
-    /// The state that refused it: OPEN, or HALF_OPEN with every trial slot taken.
-    pub state: CircuitState,
+    /// What refused it.
+    pub refusal: Refusal,
     /// When a call may be admitted again, if the machine knows (the end of
     /// the OPEN timeout).
     pub retry_at: Option<Instant>,
 }
 
-/// Running totals since the circuit was created; never reset.
-///
-/// Every admitted call ends up in exactly one of the outcome counters, so
-/// `calls == successes + failures + timeouts + panics + ignored + cancelled + in_flight()`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct CallTotals {
+impl Rejection {
+    /// The state that refused it: OPEN, or HALF_OPEN with every trial slot taken.
+    pub fn state(&self) -> CircuitState {
+        self.refusal.state()
+    }
+}
+
+/// What fast-path callers counted since the last batch, for
+/// [`StateMachine::absorb`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Batch {
+    /// The generation the window counts belong to.
+    pub generation: u64,
     /// Calls admitted.
-    pub calls: u64,
-    /// Calls that succeeded.
-    pub successes: u64,
-    /// Calls that failed (not counting timeouts and panics).
-    pub failures: u64,
-    /// Calls cut off at their deadline, or trial calls whose slot was reclaimed.
-    pub timeouts: u64,
-    /// Calls that panicked.
-    pub panics: u64,
-    /// Calls whose outcome the classifier said to ignore.
-    pub ignored: u64,
-    /// Calls given up without an outcome (a permit dropped unused).
-    pub cancelled: u64,
-    /// Calls refused without running.
+    pub admitted: u64,
+    /// Calls refused.
     pub rejections: u64,
+    /// Calls ended, by outcome, whatever their generation.
+    pub ended: OutcomeCounts,
+    /// Of those, the judged outcomes of calls admitted and ended in
+    /// `generation`: they enter the window.
+    pub window: WindowCounts,
+    /// The consecutive-failure run of `generation` as the callers counted it.
+    pub consecutive_failures: u32,
 }
-
-impl CallTotals {
-    /// Admitted calls whose outcome is not in yet.
-    pub fn in_flight(&self) -> u64 {
-        self.calls.saturating_sub(
-            self.successes
-                + self.failures
-                + self.timeouts
-                + self.panics
-                + self.ignored
-                + self.cancelled,
-        )
-    }
-
-    fn count(&mut self, outcome: Outcome) {
-        let counter = match outcome {
-            Outcome::Success => &mut self.successes,
-            Outcome::Failure => &mut self.failures,
-            Outcome::Timeout => &mut self.timeouts,
-            Outcome::Panic => &mut self.panics,
-            Outcome::Ignored => &mut self.ignored,
-            Outcome::Cancelled => &mut self.cancelled,
-        };
-        *counter += 1;
-    }
-}
-
-/// How long after its deadline the machine reclaims the slot of a permit's
-/// trial that has not reported: time for a report that was already on its
-/// way (a busy circuit may read it late) to count as what it was.
-pub const RECLAIM_GRACE: Duration = Duration::from_millis(100);
 
 /// A trial call that holds a HALF_OPEN slot until it reports, or until the
 /// machine reclaims it. Leases outlive the generation they were taken in,
@@ -251,14 +140,16 @@ struct Lease {
 }
 
 /// The state machine of one circuit. See the [module docs](self).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct StateMachine {
     config: CircuitBreakerConfig,
+    rules: Rules,
     state: CircuitState,
     generation: u64,
     entered_at: Instant,
     /// In OPEN: when the timeout ends.
     open_until: Option<Instant>,
+    consecutive_failures: u32,
     trial_successes: u32,
     window: SlidingWindow,
     leases: Vec<Lease>,
@@ -267,44 +158,6 @@ pub struct StateMachine {
     next_call_id: u64,
     totals: CallTotals,
     transitions: Vec<Transition>,
-    /// State word and consecutive-failure run, readable without a message.
-    published: Arc<Published>,
-    /// The fast path's per-thread counters, once a handle asked for them.
-    fast_path: Option<FastPath>,
-}
-
-/// What the machine keeps of the fast path's counters.
-#[derive(Debug)]
-struct FastPath {
-    slots: Arc<Slots>,
-    /// The slot totals as of the last fold.
-    folded: SlotTotals,
-    last_fold: Instant,
-}
-
-/// A detached copy, for simulation and "what if" checks: it shares nothing
-/// with the original, so calls made through the original's handles after
-/// the copy are not seen by it.
-impl Clone for StateMachine {
-    fn clone(&self) -> Self {
-        StateMachine {
-            config: self.config.clone(),
-            state: self.state,
-            generation: self.generation,
-            entered_at: self.entered_at,
-            open_until: self.open_until,
-            trial_successes: self.trial_successes,
-            window: self.window.clone(),
-            leases: self.leases.clone(),
-            last_activity: self.last_activity,
-            last_failure: self.last_failure,
-            next_call_id: self.next_call_id,
-            totals: self.totals,
-            transitions: self.transitions.clone(),
-            published: Arc::new(self.published.snapshot()),
-            fast_path: None,
-        }
-    }
 }
 
 impl StateMachine {
@@ -313,11 +166,13 @@ impl StateMachine {
         config.validate()?;
         Ok(StateMachine {
             window: SlidingWindow::new(&config.window),
+            rules: Rules::new(&config),
             config,
             state: CircuitState::Closed,
             generation: 0,
             entered_at: now,
             open_until: None,
+            consecutive_failures: 0,
             trial_successes: 0,
             leases: Vec::new(),
             last_activity: None,
@@ -325,15 +180,13 @@ impl StateMachine {
             next_call_id: 0,
             totals: CallTotals::default(),
             transitions: Vec::new(),
-            published: Arc::new(Published::new(now)),
-            fast_path: None,
         })
     }
 
     /// Asks to run one call whose holder reports its outcome (a permit).
-    /// CLOSED admits; OPEN rejects; HALF_OPEN admits while a trial slot is
-    /// free. A trial that has not reported `RECLAIM_GRACE` after its
-    /// deadline loses its slot and counts as a timeout.
+    /// [`Rules::admission`] decides. A trial that has not reported
+    /// [`RECLAIM_GRACE`] after its deadline loses its slot and counts as a
+    /// timeout.
     pub fn try_acquire(&mut self, now: Instant) -> Result<Ticket, Rejection> {
         self.admit(now, false)
     }
@@ -348,34 +201,18 @@ impl StateMachine {
 
     fn admit(&mut self, now: Instant, guarded: bool) -> Result<Ticket, Rejection> {
         self.poll(now);
-        let trial = match self.state {
-            // A fast-path caller crossed a threshold; its trip is on the way.
-            CircuitState::Closed if self.published.word().is_pending() => {
+        let trial = match self.rules.admission(self.status()) {
+            Admission::Admit => false,
+            Admission::Trial => true,
+            Admission::Refuse(refusal) => {
                 self.totals.rejections += 1;
                 return Err(Rejection {
-                    state: CircuitState::Open,
-                    retry_at: None,
-                });
-            }
-            CircuitState::Closed => false,
-            CircuitState::HalfOpen
-                if self.leases.len() < self.config.max_trial_calls() as usize =>
-            {
-                true
-            }
-            state => {
-                self.totals.rejections += 1;
-                return Err(Rejection {
-                    state,
-                    retry_at: self.open_until,
+                    refusal,
+                    retry_at: self.open_until.filter(|_| refusal.waits_for_open_timeout()),
                 });
             }
         };
-        let deadline = match (self.config.call_timeout, trial) {
-            (Some(call_timeout), _) => Some(now + call_timeout),
-            (None, true) => Some(now + self.config.timeout),
-            (None, false) => None,
-        };
+        let deadline = self.rules.deadline(now, trial);
         let ticket = Ticket {
             id: self.next_call_id,
             generation: self.generation,
@@ -396,6 +233,16 @@ impl StateMachine {
         Ok(ticket)
     }
 
+    /// What admission sees now. The machine never has a trip pending: a
+    /// trip decided elsewhere reaches it through [`trip`](Self::trip).
+    pub fn status(&self) -> Status {
+        Status {
+            state: self.state,
+            trip_pending: false,
+            trial_slot_free: self.rules.trial_slot_free(self.leases.len()),
+        }
+    }
+
     /// Records the outcome of an admitted call.
     ///
     /// It is counted in the totals once; it drives the state only if the call
@@ -403,6 +250,20 @@ impl StateMachine {
     /// whose slot was already reclaimed is ignored entirely: it was counted
     /// as a timeout then.
     pub fn record(&mut self, ticket: Ticket, outcome: Outcome, now: Instant) {
+        self.record_with_run(ticket, outcome, None, now);
+    }
+
+    /// Like [`record`](Self::record), where the consecutive-failure run is
+    /// counted elsewhere too (by the fast path, which shares one run with
+    /// the circuit): `run` is the run's length with this outcome counted in
+    /// it, or `None` to count it here.
+    pub fn record_with_run(
+        &mut self,
+        ticket: Ticket,
+        outcome: Outcome,
+        run: Option<u32>,
+        now: Instant,
+    ) {
         self.poll(now);
         if ticket.trial {
             match self.leases.iter().position(|lease| lease.id == ticket.id) {
@@ -413,51 +274,65 @@ impl StateMachine {
             }
         }
         self.count(outcome, now);
-        if ticket.generation != self.generation {
+        if ticket.generation != self.generation || !outcome.is_judged() {
             return;
         }
-        match (self.state, outcome) {
-            (_, Outcome::Ignored | Outcome::Cancelled) | (CircuitState::Open, _) => {}
-            (CircuitState::Closed, Outcome::Success) => {
-                self.published.run_success(self.generation);
-                self.window.record(false, now);
-                self.check_failure_rate(now);
-            }
-            (CircuitState::Closed, _) => {
-                let run = self.published.run_failure(self.generation).unwrap_or(0);
-                self.window.record(true, now);
-                if run >= self.config.failure_threshold {
-                    let count = run;
-                    self.enter(
-                        CircuitState::Open,
-                        TransitionReason::ConsecutiveFailures { count },
-                        now,
-                    );
+        match self.state {
+            CircuitState::Open => {}
+            CircuitState::Closed => {
+                let failed = outcome.is_failure();
+                self.consecutive_failures = run.unwrap_or(if failed {
+                    self.consecutive_failures.saturating_add(1)
                 } else {
-                    self.check_failure_rate(now);
+                    0
+                });
+                self.window.record(failed, now);
+                let window = self.window.counts(now);
+                let trip = if failed {
+                    self.rules
+                        .after_failure(self.consecutive_failures, || window)
+                } else {
+                    self.rules.rate_trips(window)
+                };
+                if let Some(reason) = trip {
+                    self.enter(CircuitState::Open, reason, now);
                 }
             }
-            (CircuitState::HalfOpen, Outcome::Success) => {
-                self.trial_successes += 1;
-                if self.trial_successes >= self.config.success_threshold {
-                    let successes = self.trial_successes;
-                    self.enter(
-                        CircuitState::Closed,
-                        TransitionReason::TrialsSucceeded { successes },
-                        now,
-                    );
+            CircuitState::HalfOpen => {
+                if outcome == Outcome::Success {
+                    self.trial_successes += 1;
                 }
-            }
-            (CircuitState::HalfOpen, outcome) => {
-                self.enter(
-                    CircuitState::Open,
-                    TransitionReason::TrialFailed { outcome },
-                    now,
-                );
+                if let Some((to, reason)) = self.rules.after_trial(outcome, self.trial_successes) {
+                    self.enter(to, reason, now);
+                }
             }
         }
-        if self.state == CircuitState::Closed {
-            self.share_rate_base(now);
+    }
+
+    /// Takes in what fast-path callers counted: every call into the totals,
+    /// and the current generation's judged outcomes into the window, after
+    /// which the rate rule runs. A batch of an earlier generation only adds
+    /// to the totals.
+    pub fn absorb(&mut self, batch: Batch, now: Instant) {
+        self.poll(now);
+        self.totals.calls += batch.admitted;
+        self.totals.rejections += batch.rejections;
+        self.totals.outcomes.add(&batch.ended);
+        if batch.admitted + batch.ended.total() > 0 {
+            self.note_activity(now);
+        }
+        if batch.ended.failures_of_any_kind() > 0 {
+            self.last_failure = Some(self.last_failure.map_or(now, |last| last.max(now)));
+        }
+        if batch.generation != self.generation || self.state != CircuitState::Closed {
+            return;
+        }
+        self.consecutive_failures = batch.consecutive_failures;
+        if batch.window.calls > 0 {
+            self.window.record_batch(batch.window, now);
+            if let Some(reason) = self.rules.rate_trips(self.window.counts(now)) {
+                self.enter(CircuitState::Open, reason, now);
+            }
         }
     }
 
@@ -469,18 +344,11 @@ impl StateMachine {
         self.enter(CircuitState::Closed, TransitionReason::ManualReset, now);
     }
 
-    /// Opens the circuit for a threshold that a fast-path caller saw crossed
-    /// in `generation` at `at` (it marked the published word pending and
-    /// sent this on). The circuit counts as open since `at`, so a busy actor
-    /// does not stretch the OPEN timeout. A trip from an earlier generation
-    /// is ignored.
-    pub(crate) fn trip(
-        &mut self,
-        generation: u64,
-        reason: TransitionReason,
-        at: Instant,
-        now: Instant,
-    ) {
+    /// Opens the circuit for a threshold that was seen crossed elsewhere
+    /// (by a fast-path caller) in `generation` at `at`. The circuit counts
+    /// as open since `at`, so a busy owner does not stretch the OPEN
+    /// timeout. A trip from an earlier generation is ignored.
+    pub fn trip(&mut self, generation: u64, reason: TransitionReason, at: Instant, now: Instant) {
         self.poll(now);
         if generation == self.generation && self.state == CircuitState::Closed {
             self.enter(CircuitState::Open, reason, at.clamp(self.entered_at, now));
@@ -493,7 +361,6 @@ impl StateMachine {
     /// reclaimed, OPEN -> HALF_OPEN after `timeout`, the full reset after
     /// `reset_timeout` of inactivity.
     pub fn poll(&mut self, now: Instant) {
-        self.fold(now, true);
         loop {
             let due = |lease: &Lease| lease.reclaim_at.is_some_and(|at| at <= now);
             if let Some(index) = self.leases.iter().position(due) {
@@ -527,12 +394,7 @@ impl StateMachine {
             .iter()
             .filter_map(|lease| lease.reclaim_at)
             .min();
-        let fold = self
-            .fast_path
-            .as_ref()
-            .filter(|_| self.state == CircuitState::Closed)
-            .map(|fast| fast.last_fold + self.fold_interval());
-        [lease, self.open_until, self.inactivity_deadline(now), fold]
+        [lease, self.open_until, self.inactivity_deadline(now)]
             .into_iter()
             .flatten()
             .min()
@@ -554,7 +416,7 @@ impl StateMachine {
         let has_something_to_reset = match self.state {
             CircuitState::Open => false,
             CircuitState::HalfOpen => true,
-            CircuitState::Closed => self.consecutive_failures() > 0 || !self.window.is_empty(now),
+            CircuitState::Closed => self.consecutive_failures > 0 || !self.window.is_empty(now),
         };
         if !has_something_to_reset || self.totals.in_flight() > 0 {
             return None;
@@ -562,130 +424,33 @@ impl StateMachine {
         let since = self
             .last_activity
             .map_or(self.entered_at, |at| at.max(self.entered_at));
-        Some(since + self.config.reset_timeout)
-    }
-
-    /// The published state word and run, for handles.
-    pub(crate) fn published(&self) -> &Arc<Published> {
-        &self.published
-    }
-
-    /// The fast path's counters, created on first use: a circuit that no
-    /// handle ever calls through pays nothing for them.
-    pub(crate) fn fast_path_slots(&mut self, now: Instant) -> Arc<Slots> {
-        let fast = self.fast_path.get_or_insert_with(|| FastPath {
-            slots: Arc::new(Slots::default()),
-            folded: SlotTotals::default(),
-            last_fold: now,
-        });
-        let slots = Arc::clone(&fast.slots);
-        self.share_rate_base(now);
-        slots
-    }
-
-    /// How often the machine folds the fast path's counters in while CLOSED:
-    /// every bucket of a time window (so outcomes land in the right bucket),
-    /// every second for a count window (so a success that brings the window
-    /// to `min_calls` is noticed within a second).
-    fn fold_interval(&self) -> std::time::Duration {
-        use std::time::Duration;
-        match self.config.window {
-            WindowConfig::Time { duration, buckets } => {
-                (duration / buckets).clamp(Duration::from_millis(10), Duration::from_secs(1))
-            }
-            WindowConfig::Count { .. } => Duration::from_secs(1),
-        }
-    }
-
-    /// Takes in what fast-path callers counted since the last fold: every
-    /// counter into the totals and, when `into_window`, the current
-    /// generation's outcomes into the window (then the rate rule runs).
-    fn fold(&mut self, now: Instant, into_window: bool) {
-        let Some(fast) = &mut self.fast_path else {
-            return;
-        };
-        let totals = fast.slots.totals();
-        let before = std::mem::replace(&mut fast.folded, totals);
-        fast.last_fold = now;
-        let new = totals.since(&before);
-        let finished =
-            new.successes + new.failures + new.timeouts + new.panics + new.ignored + new.cancelled;
-        self.totals.calls += new.admitted;
-        self.totals.successes += new.successes;
-        self.totals.failures += new.failures;
-        self.totals.timeouts += new.timeouts;
-        self.totals.panics += new.panics;
-        self.totals.ignored += new.ignored;
-        self.totals.cancelled += new.cancelled;
-        self.totals.rejections += new.rejections;
-        if new.admitted + finished > 0 {
-            self.last_activity = Some(now);
-        }
-        if new.failures + new.timeouts + new.panics > 0 {
-            self.last_failure = Some(now);
-        }
-        let window = totals.window();
-        let window_before = before.window();
-        let successes = window.successes.saturating_sub(window_before.successes);
-        let failures = window.failures.saturating_sub(window_before.failures);
-        if into_window && self.state == CircuitState::Closed && successes + failures > 0 {
-            self.window.record_batch(successes, failures, now);
-            self.check_failure_rate(now);
-        }
-        self.share_rate_base(now);
-    }
-
-    /// Tells fast-path callers what the window holds, so that a failing
-    /// caller can estimate the failure rate without asking the actor.
-    fn share_rate_base(&self, now: Instant) {
-        let Some(fast) = &self.fast_path else { return };
-        let counts = self.window.counts(now);
-        self.published.set_rate_base(RateBase {
-            window_calls: counts.calls,
-            window_failures: counts.failures,
-            folded: fast.folded.window(),
-        });
-    }
-
-    fn check_failure_rate(&mut self, now: Instant) {
-        let counts = self.window.counts(now);
-        if counts.calls < u64::from(self.config.min_calls) {
-            return;
-        }
-        let rate = counts.failures as f64 / counts.calls as f64;
-        if rate >= self.config.failure_rate_threshold {
-            let reason = TransitionReason::FailureRate {
-                rate,
-                calls: counts.calls,
-            };
-            self.enter(CircuitState::Open, reason, now);
-        }
+        Some(since + self.rules.reset_timeout())
     }
 
     /// Counts a call's end, which is activity: a circuit is not idle while
     /// calls finish (or are reclaimed at their deadline).
     fn count(&mut self, outcome: Outcome, at: Instant) {
-        self.last_activity = Some(self.last_activity.map_or(at, |last| last.max(at)));
-        self.totals.count(outcome);
+        self.note_activity(at);
+        self.totals[outcome] += 1;
         if outcome.is_failure() {
             self.last_failure = Some(self.last_failure.map_or(at, |last| last.max(at)));
         }
     }
 
+    fn note_activity(&mut self, at: Instant) {
+        self.last_activity = Some(self.last_activity.map_or(at, |last| last.max(at)));
+    }
+
     /// Starts a new generation in `to`, with every decision counter empty.
     /// A CLOSED -> CLOSED reset starts a generation but is no transition.
     fn enter(&mut self, to: CircuitState, reason: TransitionReason, now: Instant) {
-        // What fast-path callers counted in the old generation is theirs:
-        // into the totals, not into the new state's window.
-        self.fold(now, false);
         let from = self.state;
         self.generation += 1;
         self.state = to;
+        self.consecutive_failures = 0;
         self.trial_successes = 0;
         self.window.clear();
-        self.open_until = (to == CircuitState::Open).then(|| now + self.config.timeout);
-        self.published.publish(to, self.generation, self.open_until);
-        self.share_rate_base(now);
+        self.open_until = (to == CircuitState::Open).then(|| self.rules.open_until(now));
         if from != to {
             self.entered_at = now;
             self.transitions.push(Transition {
@@ -714,12 +479,14 @@ impl StateMachine {
         &self.config
     }
 
+    /// The rules it obeys, built from the config.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
     /// Failures in a row in CLOSED.
     pub fn consecutive_failures(&self) -> u32 {
-        match self.state {
-            CircuitState::Closed => self.published.consecutive_failures(self.generation),
-            _ => 0,
-        }
+        self.consecutive_failures
     }
 
     /// Successful trial calls so far in HALF_OPEN.
@@ -741,9 +508,7 @@ impl StateMachine {
     /// The window's failure rate, or `None` while it holds fewer than
     /// `min_calls` calls.
     pub fn failure_rate(&self, now: Instant) -> Option<f64> {
-        let counts = self.window.counts(now);
-        (counts.calls >= u64::from(self.config.min_calls) && counts.calls > 0)
-            .then(|| counts.failures as f64 / counts.calls as f64)
+        self.rules.failure_rate(self.window.counts(now))
     }
 
     /// Totals since creation.

@@ -6,12 +6,25 @@
 use std::time::{Duration, Instant};
 
 use crate::config::WindowConfig;
+use crate::outcome::OutcomeCounts;
 
-/// Calls and failures currently in a window.
+/// Calls and failures in a failure-rate window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct WindowCounts {
-    pub(crate) calls: u64,
-    pub(crate) failures: u64,
+pub struct WindowCounts {
+    /// Calls judged (successes and failures of every kind).
+    pub calls: u64,
+    /// Of those, failures, timeouts and panics.
+    pub failures: u64,
+}
+
+impl WindowCounts {
+    /// What of `outcomes` enters a window.
+    pub fn of(outcomes: &OutcomeCounts) -> Self {
+        WindowCounts {
+            calls: outcomes.judged(),
+            failures: outcomes.failures_of_any_kind(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -37,14 +50,15 @@ impl SlidingWindow {
         }
     }
 
-    /// Records `successes` and `failures` that happened since the last
-    /// batch, in an unknown order: a count window takes them evenly
-    /// interleaved (only the last `size` of them can stay), a time window
-    /// puts them all in the bucket of `now`.
-    pub(crate) fn record_batch(&mut self, successes: u64, failures: u64, now: Instant) {
+    /// Records outcomes that happened since the last batch, in an unknown
+    /// order: a count window takes them evenly interleaved (only the last
+    /// `size` of them can stay), a time window puts them all in the bucket
+    /// of `now`.
+    pub(crate) fn record_batch(&mut self, batch: WindowCounts, now: Instant) {
+        let successes = batch.calls - batch.failures;
         match self {
-            SlidingWindow::Count(window) => window.record_batch(successes, failures),
-            SlidingWindow::Time(window) => window.record_counts(successes, failures, now),
+            SlidingWindow::Count(window) => window.record_batch(successes, batch.failures),
+            SlidingWindow::Time(window) => window.record_counts(successes, batch.failures, now),
         }
     }
 
@@ -283,7 +297,13 @@ mod tests {
     fn a_batch_keeps_its_share_of_failures_and_only_the_last_size_outcomes() {
         let now = Instant::now();
         let mut window = count_window(10);
-        window.record_batch(3, 1, now);
+        window.record_batch(
+            WindowCounts {
+                calls: 4,
+                failures: 1,
+            },
+            now,
+        );
         assert_eq!(
             window.counts(now),
             WindowCounts {
@@ -291,7 +311,13 @@ mod tests {
                 failures: 1
             }
         );
-        window.record_batch(1_000_000, 1_000_000, now);
+        window.record_batch(
+            WindowCounts {
+                calls: 2_000_000,
+                failures: 1_000_000,
+            },
+            now,
+        );
         assert_eq!(
             window.counts(now),
             WindowCounts {
@@ -299,7 +325,7 @@ mod tests {
                 failures: 5
             }
         );
-        window.record_batch(0, 0, now);
+        window.record_batch(WindowCounts::default(), now);
         assert_eq!(
             window.counts(now),
             WindowCounts {
@@ -308,7 +334,13 @@ mod tests {
             }
         );
         let mut window = time_window(10, 10);
-        window.record_batch(7, 3, now);
+        window.record_batch(
+            WindowCounts {
+                calls: 10,
+                failures: 3,
+            },
+            now,
+        );
         assert_eq!(
             window.counts(now),
             WindowCounts {

@@ -5,18 +5,22 @@ use std::future::Future;
 
 use actix::{ActorFutureExt, Context, Handler, Message, ResponseActFuture, WrapFuture};
 
-use super::guard::{Classifier, Deadline, guarded, settle};
+use super::guard::{Deadline, guarded, settle};
 use super::{CallError, CircuitBreaker};
+use crate::classifier::{Classifier, OkIsSuccess};
 use crate::outcome::Classification;
 
-/// A future to run under the circuit's protection.
+/// A future to run under the circuit's protection, with the classifier
+/// that judges its result.
 ///
 /// Send it to a circuit with `addr.send(ProtectedCall::new(future)).await`.
 /// If the circuit admits the call, the future runs on the circuit's arbiter,
 /// concurrently with every other admitted call, and its outcome is recorded
 /// when it ends; a rejected future is never polled. The only bounds are
-/// `Send + 'static` on the future and on its `T` and `E`; for a future that
-/// is not `Send`, use the permit path ([`Acquire`](crate::Acquire)).
+/// `Send + 'static` on the future, its `T` and `E` and the classifier. The
+/// same `ProtectedCall` can instead run on the caller's own task through a
+/// [`CircuitHandle::call_with`](crate::CircuitHandle::call_with), where the
+/// future need not be `Send`.
 ///
 /// ```
 /// use actix::Actor;
@@ -32,10 +36,10 @@ use crate::outcome::Classification;
 /// # Ok(())
 /// # }
 /// ```
-#[must_use = "a ProtectedCall does nothing until it is sent to a circuit"]
-pub struct ProtectedCall<F: Future> {
-    future: F,
-    classifier: Option<Classifier<F::Output>>,
+#[must_use = "a ProtectedCall does nothing until it is sent to a circuit or run through a handle"]
+pub struct ProtectedCall<F, C = OkIsSuccess> {
+    pub(crate) future: F,
+    pub(crate) classifier: C,
 }
 
 impl<F, T, E> ProtectedCall<F>
@@ -46,42 +50,57 @@ where
     pub fn new(future: F) -> Self {
         ProtectedCall {
             future,
-            classifier: None,
+            classifier: OkIsSuccess,
         }
-    }
-
-    /// Decides what the result counts as instead of the default rule, for
-    /// example to ignore a "not found" error (see [`Classification`]). The
-    /// caller still receives the result as it is.
-    pub fn classify(
-        mut self,
-        classifier: impl Fn(&Result<T, E>) -> Classification + Send + 'static,
-    ) -> Self {
-        self.classifier = Some(Box::new(classifier));
-        self
     }
 }
 
-impl<F: Future> fmt::Debug for ProtectedCall<F> {
+impl<F, C, T, E> ProtectedCall<F, C>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    /// Decides what the result counts as instead of the default rule, for
+    /// example to ignore a "not found" error. The caller still receives the
+    /// result as it is.
+    pub fn classify<D>(self, classifier: D) -> ProtectedCall<F, D>
+    where
+        D: Fn(&Result<T, E>) -> Classification,
+    {
+        self.classify_with(classifier)
+    }
+
+    /// Like [`classify`](Self::classify), for any [`Classifier`] (a type of
+    /// your own, say, shared by several call sites).
+    pub fn classify_with<D: Classifier<T, E>>(self, classifier: D) -> ProtectedCall<F, D> {
+        ProtectedCall {
+            future: self.future,
+            classifier,
+        }
+    }
+}
+
+impl<F, C> fmt::Debug for ProtectedCall<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProtectedCall")
-            .field("classified", &self.classifier.is_some())
+            .field("classifier", &std::any::type_name::<C>())
             .finish_non_exhaustive()
     }
 }
 
-impl<F, T, E> Message for ProtectedCall<F>
+impl<F, C, T, E> Message for ProtectedCall<F, C>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
+    C: Classifier<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
 {
     type Result = Result<T, CallError<E>>;
 }
 
-impl<F, T, E> Handler<ProtectedCall<F>> for CircuitBreaker
+impl<F, C, T, E> Handler<ProtectedCall<F, C>> for CircuitBreaker
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
+    C: Classifier<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
 {
@@ -90,7 +109,7 @@ where
     // ends, to record its outcome.
     type Result = ResponseActFuture<Self, Result<T, CallError<E>>>;
 
-    fn handle(&mut self, call: ProtectedCall<F>, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, call: ProtectedCall<F, C>, ctx: &mut Context<Self>) -> Self::Result {
         let ticket = match self.admit(ctx, true) {
             Ok(ticket) => ticket,
             Err(rejected) => return Box::pin(actix::fut::ready(Err(CallError::Open(rejected)))),
@@ -103,7 +122,7 @@ where
             guarded(future, deadline)
                 .into_actor(self)
                 .map(move |ended, circuit, ctx| {
-                    let (outcome, result) = settle(ended, classifier.as_ref());
+                    let (outcome, result) = settle(ended, &classifier, true);
                     circuit.finish(ticket, outcome, ctx);
                     result
                 }),

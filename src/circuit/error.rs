@@ -7,6 +7,7 @@ use std::time::Duration;
 use actix::MailboxError;
 use actix::clock::Instant;
 
+use crate::rules::Refusal;
 use crate::state::CircuitState;
 
 /// A call refused because the circuit is OPEN, or HALF_OPEN with every trial
@@ -14,20 +15,35 @@ use crate::state::CircuitState;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CircuitBreakerOpenError {
     circuit: &'static str,
-    state: CircuitState,
-    retry_at: Option<Instant>,
+    refusal: Refusal,
+    /// When a trial may go through, as an instant and an offset from it:
+    /// the fast path hands over what it published (an epoch and
+    /// nanoseconds) and the sum is made only if someone asks.
+    retry: Option<(Instant, u64)>,
 }
 
 impl CircuitBreakerOpenError {
-    pub(crate) fn new(
+    pub(crate) fn new(circuit: &'static str, refusal: Refusal, retry_at: Option<Instant>) -> Self {
+        CircuitBreakerOpenError {
+            circuit,
+            refusal,
+            retry: retry_at.map(|at| (at, 0)),
+        }
+    }
+
+    /// A refusal whose retry time is `nanos` after `epoch`, if `nanos` is
+    /// not zero: built without clock arithmetic, on the fast path.
+    #[inline]
+    pub(crate) fn published(
         circuit: &'static str,
-        state: CircuitState,
-        retry_at: Option<Instant>,
+        refusal: Refusal,
+        epoch: Instant,
+        nanos: u64,
     ) -> Self {
         CircuitBreakerOpenError {
             circuit,
-            state,
-            retry_at,
+            refusal,
+            retry: (nanos != 0 && refusal.waits_for_open_timeout()).then_some((epoch, nanos)),
         }
     }
 
@@ -38,41 +54,47 @@ impl CircuitBreakerOpenError {
 
     /// The state it refused in.
     pub fn state(&self) -> CircuitState {
-        self.state
+        self.refusal.state()
+    }
+
+    /// Why it refused.
+    pub fn refusal(&self) -> Refusal {
+        self.refusal
     }
 
     /// When the circuit will let a trial call through (the end of its OPEN
     /// timeout); `None` when it is HALF_OPEN with every trial slot taken,
-    /// where a slot may free up at any moment.
+    /// where a slot may free up at any moment, or when it is only opening.
     pub fn retry_at(&self) -> Option<Instant> {
-        self.retry_at
+        self.retry
+            .map(|(base, nanos)| base + Duration::from_nanos(nanos))
     }
 
     /// How long from now until [`retry_at`](Self::retry_at); zero if it has passed.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_at
+        self.retry_at()
             .map(|at| at.saturating_duration_since(Instant::now()))
     }
 }
 
 impl fmt::Display for CircuitBreakerOpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.state, self.retry_after()) {
-            (CircuitState::HalfOpen, _) => write!(
+        let circuit = self.circuit;
+        match (self.refusal, self.retry_after()) {
+            (Refusal::TrialsTaken, _) => write!(
                 f,
-                "circuit `{}` is HALF_OPEN and every trial slot is taken; retry shortly",
-                self.circuit
+                "circuit `{circuit}` is HALF_OPEN and every trial slot is taken; retry shortly"
             ),
-            (state, Some(wait)) => write!(
+            (refusal, Some(wait)) => write!(
                 f,
-                "circuit `{}` is {state}; calls are rejected for another {:.1} s",
-                self.circuit,
+                "circuit `{circuit}` is {}; calls are rejected for another {:.1} s",
+                refusal.state(),
                 wait.as_secs_f64()
             ),
-            (state, None) => write!(
+            (refusal, None) => write!(
                 f,
-                "circuit `{}` is {state}; the call was rejected",
-                self.circuit
+                "circuit `{circuit}` is {}; the call was rejected",
+                refusal.state()
             ),
         }
     }

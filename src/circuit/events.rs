@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::CircuitBreaker;
 use crate::state::CircuitState;
-use crate::state_machine::TransitionReason;
+use crate::transition::TransitionReason;
 
 /// A circuit changed state. Broadcast to every subscriber, in the order the
 /// transitions happened, and kept in the circuit's history.

@@ -5,6 +5,7 @@ use std::future::Future;
 use actix::Addr;
 
 use super::{CallError, CircuitBreaker, ProtectedCall};
+use crate::classifier::Classifier;
 
 /// Calls through a circuit's address with the mailbox error folded into
 /// [`CallError::Unavailable`].
@@ -30,12 +31,13 @@ pub trait CircuitBreakerExt {
         E: Send + 'static;
 
     /// Runs a [`ProtectedCall`] (one with a classifier, say) through the circuit.
-    fn call_with<F, T, E>(
+    fn call_with<F, C, T, E>(
         &self,
-        call: ProtectedCall<F>,
+        call: ProtectedCall<F, C>,
     ) -> impl Future<Output = Result<T, CallError<E>>> + Send
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
+        C: Classifier<T, E> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static;
 }
@@ -50,12 +52,13 @@ impl CircuitBreakerExt for Addr<CircuitBreaker> {
         self.call_with(ProtectedCall::new(future))
     }
 
-    fn call_with<F, T, E>(
+    fn call_with<F, C, T, E>(
         &self,
-        call: ProtectedCall<F>,
+        call: ProtectedCall<F, C>,
     ) -> impl Future<Output = Result<T, CallError<E>>> + Send
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
+        C: Classifier<T, E> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static,
     {

@@ -10,7 +10,8 @@ use actix::clock::Instant;
 use futures_util::FutureExt;
 
 use super::CallError;
-use crate::outcome::{Classification, Outcome};
+use crate::classifier::Classifier;
+use crate::outcome::Outcome;
 
 /// How a guarded future ended.
 pub(crate) enum Ended<O> {
@@ -54,31 +55,36 @@ pub(crate) async fn guarded<F: Future>(future: F, deadline: Option<Deadline>) ->
     }
 }
 
-/// A caller's classifier of a call's result.
-pub(crate) type Classifier<O> = Box<dyn Fn(&O) -> Classification + Send>;
-
-/// What to count and what to answer for a call that ended so.
-pub(crate) fn settle<T, E>(
+/// What to count and what to answer for a call that ended so: the one
+/// place a result becomes an outcome, on every path.
+///
+/// `contain`: catch a panic of the classifier and count a panic (the actor
+/// does, so that a bad classifier cannot take the circuit down); the fast
+/// path lets it unwind into the caller's task, like a panic of the call.
+#[inline]
+pub(crate) fn settle<T, E, C: Classifier<T, E>>(
     ended: Ended<Result<T, E>>,
-    classifier: Option<&Classifier<Result<T, E>>>,
+    classifier: &C,
+    contain: bool,
 ) -> (Outcome, Result<T, CallError<E>>) {
     match ended {
-        Ended::Completed(result) => (
-            classify(&result, classifier),
-            result.map_err(CallError::Failed),
-        ),
+        Ended::Completed(result) => {
+            let outcome = if contain {
+                classify_contained(&result, classifier)
+            } else {
+                classifier.classify(&result).into()
+            };
+            (outcome, result.map_err(CallError::Failed))
+        }
         Ended::TimedOut(limit) => (Outcome::Timeout, Err(CallError::Timeout(limit))),
         Ended::Panicked(message) => (Outcome::Panic, Err(CallError::Panicked(message))),
     }
 }
 
-/// What `result` counts as: the classifier's word, or the default rule. A
-/// classifier that panics is treated like a protected call that panicked.
-fn classify<T, E>(result: &Result<T, E>, classifier: Option<&Classifier<Result<T, E>>>) -> Outcome {
-    let Some(classifier) = classifier else {
-        return Classification::of_result(result).into();
-    };
-    match catch_unwind(AssertUnwindSafe(|| classifier(result))) {
+/// What `result` counts as by the classifier. A classifier that panics is
+/// treated like a protected call that panicked.
+fn classify_contained<T, E, C: Classifier<T, E>>(result: &Result<T, E>, classifier: &C) -> Outcome {
+    match catch_unwind(AssertUnwindSafe(|| classifier.classify(result))) {
         Ok(classification) => classification.into(),
         Err(payload) => {
             tracing::error!(

@@ -14,12 +14,17 @@ use pin_project_lite::pin_project;
 
 use super::guard::{Ended, settle};
 use super::permit::{Acquire, Permit};
-use super::{CallError, CircuitBreaker, CircuitBreakerOpenError};
+use super::{CallError, CircuitBreaker, CircuitBreakerOpenError, ProtectedCall};
+use crate::classifier::{Classifier, OkIsSuccess};
 use crate::config::WindowConfig;
+use crate::fast_path::FastPath;
+use crate::fast_path::published::Published;
+use crate::fast_path::slots::{Count, Slots};
+use crate::fast_path::word::Word;
 use crate::outcome::Outcome;
-use crate::published::{Counter, Published, Slots, Word};
+use crate::rules::{Admission, Rules};
 use crate::state::CircuitState;
-use crate::state_machine::TransitionReason;
+use crate::window::WindowCounts;
 
 /// Asks a circuit for a [`CircuitHandle`].
 #[derive(Debug, Clone, Copy, Message)]
@@ -30,50 +35,43 @@ impl Handler<GetHandle> for CircuitBreaker {
     type Result = MessageResult<GetHandle>;
 
     fn handle(&mut self, _: GetHandle, ctx: &mut actix::Context<Self>) -> Self::Result {
-        let now = self.now(ctx);
-        let slots = self.machine.fast_path_slots(now);
-        // Folding the handles' counters in runs on the circuit's timer.
-        self.publish(ctx, now);
+        let now = self.step(ctx, |_, _, now| now);
+        if self.fast.is_none() {
+            self.fast = Some(FastPath::new(&self.machine, now));
+            // Arms the fold timer.
+            self.publish(ctx, now);
+        }
+        let Some(fast) = &self.fast else {
+            unreachable!("the fast path was just created")
+        };
         let config = self.machine.config();
         MessageResult(CircuitHandle {
             inner: Arc::new(Inner {
                 name: self.name,
-                published: Arc::clone(self.machine.published()),
-                slots,
+                published: Arc::clone(fast.published()),
+                slots: Arc::clone(fast.slots()),
                 circuit: actix::AsyncContext::address(ctx),
-                call_timeout: config.call_timeout,
-                failure_threshold: config.failure_threshold,
-                rate: RateRule {
-                    threshold: config.failure_rate_threshold,
-                    min_calls: u64::from(config.min_calls),
-                    window_size: match config.window {
-                        WindowConfig::Count { size } => Some(u64::from(size)),
-                        WindowConfig::Time { .. } => None,
-                    },
+                rules: self.machine.rules().clone(),
+                count_window: match config.window {
+                    WindowConfig::Count { size } => Some(u64::from(size)),
+                    WindowConfig::Time { .. } => None,
                 },
             }),
         })
     }
 }
 
-/// A fast-path caller saw a threshold crossed in `generation` and marked
-/// the circuit pending; the circuit opens.
+/// A fast-path caller proposed a trip (it is in the published state); the
+/// circuit takes it in, as it does before every message.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub(crate) struct Trip {
-    generation: u64,
-    reason: TransitionReason,
-    at: Instant,
-}
+pub(crate) struct Wake;
 
-impl Handler<Trip> for CircuitBreaker {
+impl Handler<Wake> for CircuitBreaker {
     type Result = ();
 
-    fn handle(&mut self, trip: Trip, ctx: &mut actix::Context<Self>) {
-        let now = Instant::now().into_std();
-        self.machine
-            .trip(trip.generation, trip.reason, trip.at.into_std(), now);
-        self.publish(ctx, now);
+    fn handle(&mut self, _: Wake, ctx: &mut actix::Context<Self>) {
+        self.step(ctx, |_, _, _| ());
     }
 }
 
@@ -121,17 +119,9 @@ struct Inner {
     published: Arc<Published>,
     slots: Arc<Slots>,
     circuit: Addr<CircuitBreaker>,
-    call_timeout: Option<Duration>,
-    failure_threshold: u32,
-    rate: RateRule,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct RateRule {
-    threshold: f64,
-    min_calls: u64,
-    /// A count window's size; `None` for a time window.
-    window_size: Option<u64>,
+    rules: Rules,
+    /// A count window's size, for the rate estimate; `None` for a time window.
+    count_window: Option<u64>,
 }
 
 impl CircuitHandle {
@@ -173,10 +163,38 @@ impl CircuitHandle {
     where
         F: Future<Output = Result<T, E>>,
     {
+        self.call_with(ProtectedCall::new(future))
+    }
+
+    /// Runs a [`ProtectedCall`] (one with a classifier, say) through the
+    /// circuit on the caller's task, as [`call`](Self::call) does.
+    ///
+    /// ```
+    /// use actix::Actor;
+    /// use vibezen_recovery::{CircuitBreaker, CircuitBreakerConfig, Classification, GetHandle};
+    /// use vibezen_recovery::{Outcome, ProtectedCall, Stats};
+    ///
+    /// # #[actix::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let breaker = CircuitBreaker::new("knowledge_graph", CircuitBreakerConfig::default())?.start();
+    /// let handle = breaker.send(GetHandle).await?;
+    /// let lookup = ProtectedCall::new(async { Err::<u32, _>("404 no such node") })
+    ///     .classify(|_: &Result<u32, &str>| Classification::Ignored);
+    /// assert!(handle.call_with(lookup).await.is_err());
+    /// assert_eq!(breaker.send(Stats).await?.totals[Outcome::Ignored], 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn call_with<F, C, T, E>(&self, call: ProtectedCall<F, C>) -> HandleCall<'_, F, C>
+    where
+        F: Future<Output = Result<T, E>>,
+        C: Classifier<T, E>,
+    {
         HandleCall {
             inner: &self.inner,
-            future: Some(future),
-            deadline: None,
+            future: Some(call.future),
+            classifier: call.classifier,
+            deadline: Deadline::None,
             trial: None,
             stage: Stage::Fresh,
             polling: false,
@@ -185,24 +203,24 @@ impl CircuitHandle {
 }
 
 pin_project! {
-    /// The future of [`CircuitHandle::call`].
+    /// The future of [`CircuitHandle::call`] and [`CircuitHandle::call_with`].
     #[must_use = "futures do nothing unless polled"]
-    pub struct HandleCall<'a, F> {
+    pub struct HandleCall<'a, F, C = OkIsSuccess> {
         inner: &'a Inner,
         // The caller's future, polled in place; dropped as soon as it ends.
         #[pin]
         future: Option<F>,
-        // Set when the call has a deadline and a tokio runtime is there.
-        deadline: Option<Pin<Box<Sleep>>>,
+        classifier: C,
+        deadline: Deadline,
         // A HALF_OPEN trial: the rare path, boxed to keep the common one small.
         trial: Option<Box<Trial>>,
         stage: Stage,
-        // True while the caller's future is being polled: if it is still
-        // true when the call is dropped, that poll panicked.
+        // True while the caller's future or classifier runs: if it is still
+        // true when the call is dropped, that code panicked.
         polling: bool,
     }
 
-    impl<F> PinnedDrop for HandleCall<'_, F> {
+    impl<F, C> PinnedDrop for HandleCall<'_, F, C> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             let outcome = if *this.polling { Outcome::Panic } else { Outcome::Cancelled };
@@ -222,6 +240,14 @@ pin_project! {
     }
 }
 
+impl<F, C> fmt::Debug for HandleCall<'_, F, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandleCall")
+            .field("circuit", &self.inner.name)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Where a [`HandleCall`] is. `Copy`, so that moving between stages never
 /// runs drop glue.
 #[derive(Clone, Copy)]
@@ -236,14 +262,37 @@ enum Stage {
     Done,
 }
 
+/// How a call's deadline is kept.
+enum Deadline {
+    /// It has none.
+    None,
+    /// A tokio timer cuts it off.
+    Timer(Pin<Box<Sleep>>),
+    /// No timer could be set (no tokio runtime): a call that ends after it
+    /// is a timeout all the same. Boxed: the rare case.
+    Unenforced(Box<Instant>),
+}
+
+impl Deadline {
+    /// A timer for `at`, if there is a tokio runtime to run it.
+    fn at(at: Instant) -> Self {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            Deadline::Timer(Box::pin(tokio::time::sleep_until(at)))
+        } else {
+            Deadline::Unenforced(Box::new(at))
+        }
+    }
+}
+
 enum Trial {
     Asking(Pin<Box<Request<CircuitBreaker, Acquire>>>),
     Running { permit: Permit, limit: Duration },
 }
 
-impl<F, T, E> Future for HandleCall<'_, F>
+impl<F, C, T, E> Future for HandleCall<'_, F, C>
 where
     F: Future<Output = Result<T, E>>,
+    C: Classifier<T, E>,
 {
     type Output = Result<T, CallError<E>>;
 
@@ -262,14 +311,14 @@ where
                         *this.stage = Stage::Trial;
                         continue;
                     }
-                    this.inner.slots.add(Counter::Admitted);
+                    this.inner.slots.add(Count::Admitted);
                     *this.stage = Stage::Closed(word);
-                    if let Some(limit) = this.inner.call_timeout {
-                        *this.deadline = timer(Instant::now() + limit);
+                    if let Some(limit) = this.inner.rules.call_timeout() {
+                        *this.deadline = Deadline::at(Instant::now() + limit);
                     }
                 }
                 Stage::Closed(word) => {
-                    let limit = this.inner.call_timeout.unwrap_or_default();
+                    let limit = this.inner.rules.call_timeout().unwrap_or_default();
                     let ended = ready!(poll_once(
                         this.future.as_mut(),
                         this.polling,
@@ -278,22 +327,16 @@ where
                         cx
                     ));
                     this.future.set(None);
+                    *this.polling = true;
+                    let (outcome, result) = settle(ended, &*this.classifier, false);
+                    *this.polling = false;
                     *this.stage = Stage::Done;
-                    // The common endings settled in place: `settle` out of
-                    // line returns the result through memory.
-                    let (outcome, result) = match ended {
-                        Ended::Completed(Ok(value)) => (Outcome::Success, Ok(value)),
-                        Ended::Completed(Err(error)) => {
-                            (Outcome::Failure, Err(CallError::Failed(error)))
-                        }
-                        ended => settle(ended, None),
-                    };
                     this.inner.finish(word, outcome);
                     return Poll::Ready(result);
                 }
                 Stage::Trial => {
                     let Some(trial) = this.trial.as_mut() else {
-                        panic!("HandleCall in a trial without one")
+                        unreachable!("HandleCall in a trial without one")
                     };
                     let ended = match &mut **trial {
                         Trial::Asking(request) => {
@@ -312,7 +355,7 @@ where
                             };
                             let limit = match permit.deadline() {
                                 Some(at) => {
-                                    *this.deadline = timer(at);
+                                    *this.deadline = Deadline::at(at);
                                     at.saturating_duration_since(Instant::now())
                                 }
                                 None => Duration::ZERO,
@@ -331,7 +374,9 @@ where
                         }
                     };
                     this.future.set(None);
-                    let (outcome, result) = settle(ended, None);
+                    *this.polling = true;
+                    let (outcome, result) = settle(ended, &*this.classifier, false);
+                    *this.polling = false;
                     *this.stage = Stage::Done;
                     if let Some(Trial::Running { permit, .. }) =
                         this.trial.take().map(|trial| *trial)
@@ -346,14 +391,9 @@ where
     }
 }
 
-/// A timer for `at`, if there is a tokio runtime to run it.
-fn timer(at: Instant) -> Option<Pin<Box<Sleep>>> {
-    tokio::runtime::Handle::try_current()
-        .is_ok()
-        .then(|| Box::pin(tokio::time::sleep_until(at)))
-}
-
-/// Polls the caller's future once, then the deadline.
+/// Polls the caller's future once, then the deadline. A call that ends in
+/// the same poll as its timer fires ended in time, as the actor's guard
+/// also has it.
 ///
 /// A panic in the caller's future is not caught here: on the fast path the
 /// future runs in the caller's own task, so its panic unwinds there as it
@@ -363,7 +403,7 @@ fn timer(at: Instant) -> Option<Pin<Box<Sleep>>> {
 fn poll_once<F: Future>(
     future: Pin<&mut Option<F>>,
     polling: &mut bool,
-    deadline: &mut Option<Pin<Box<Sleep>>>,
+    deadline: &mut Deadline,
     limit: Duration,
     cx: &mut Context<'_>,
 ) -> Poll<Ended<F::Output>> {
@@ -373,38 +413,40 @@ fn poll_once<F: Future>(
     *polling = true;
     let polled = future.poll(cx);
     *polling = false;
-    if let Poll::Ready(output) = polled {
-        return Poll::Ready(Ended::Completed(output));
-    }
-    match deadline.as_mut().map(|sleep| sleep.as_mut().poll(cx)) {
-        Some(Poll::Ready(())) => Poll::Ready(Ended::TimedOut(limit)),
-        _ => Poll::Pending,
+    match (polled, deadline) {
+        // Ended at last, but later than allowed.
+        (Poll::Ready(_), Deadline::Unenforced(at)) if Instant::now() > **at => {
+            Poll::Ready(Ended::TimedOut(limit))
+        }
+        (Poll::Ready(output), _) => Poll::Ready(Ended::Completed(output)),
+        (Poll::Pending, Deadline::Timer(sleep)) => match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Ended::TimedOut(limit)),
+            Poll::Pending => Poll::Pending,
+        },
+        (Poll::Pending, _) => Poll::Pending,
     }
 }
 
 impl Inner {
-    /// A call the published word does not admit, refused at once; `None`
-    /// in HALF_OPEN (with no trip pending), where the call asks the actor
-    /// for a trial permit. Inline, so that the refusal is built in the
-    /// caller's return slot.
+    /// A call the published word does not admit, refused at once as the
+    /// rulebook says; `None` for a HALF_OPEN trial, which asks the actor for
+    /// a permit (trials stay exact). Inline, so that the refusal is built in
+    /// the caller's return slot.
     #[inline]
     fn refuse<E>(&self, word: Word) -> Option<CallError<E>> {
         if word.is_stopped() {
             return Some(CallError::Unavailable(MailboxError::Closed));
         }
-        if word.state() == CircuitState::HalfOpen && !word.is_pending() {
-            return None;
-        }
-        self.slots.add(Counter::Rejection);
-        let retry_at = if word.is_pending() {
-            None
-        } else {
-            self.published.open_until()
+        let refusal = match self.rules.admission(word.status()) {
+            Admission::Refuse(refusal) => refusal,
+            Admission::Trial | Admission::Admit => return None,
         };
-        Some(CallError::Open(CircuitBreakerOpenError::new(
+        self.slots.add(Count::Rejection);
+        Some(CallError::Open(CircuitBreakerOpenError::published(
             self.name,
-            CircuitState::Open,
-            retry_at.map(Instant::from_std),
+            refusal,
+            Instant::from_std(self.published.epoch()),
+            self.published.open_until_nanos(),
         )))
     }
 
@@ -419,93 +461,68 @@ impl Inner {
     /// state.
     #[inline]
     fn finish(&self, word: Word, outcome: Outcome) {
-        if outcome == Outcome::Success && self.published.word().generation() == word.generation() {
-            self.slots.add(Counter::Success);
-            self.published.run_success(word.generation());
-        } else {
-            self.finish_other(word, outcome);
+        let generation = word.generation();
+        if self.published.word().generation() != generation {
+            self.slots.add(Count::Stale(outcome));
+            return;
+        }
+        self.slots.add(Count::Fresh(outcome));
+        if outcome == Outcome::Success {
+            self.published.run_success(generation);
+        } else if outcome.is_failure() {
+            self.failed(word);
         }
     }
 
-    #[inline(never)]
-    fn finish_other(&self, word: Word, outcome: Outcome) {
-        let current = self.published.word().generation() == word.generation();
-        match outcome {
-            Outcome::Success => {
-                self.slots.add(Counter::Success);
-                if current {
-                    self.published.run_success(word.generation());
-                } else {
-                    self.slots.add(Counter::StaleSuccess);
-                }
-            }
-            Outcome::Failure | Outcome::Timeout | Outcome::Panic => {
-                self.slots.add(match outcome {
-                    Outcome::Failure => Counter::Failure,
-                    Outcome::Timeout => Counter::Timeout,
-                    _ => Counter::Panic,
-                });
-                if current {
-                    self.failed(word);
-                } else {
-                    self.slots.add(Counter::StaleFailure);
-                }
-            }
-            Outcome::Ignored => self.slots.add(Counter::Ignored),
-            Outcome::Cancelled => self.slots.add(Counter::Cancelled),
-        }
-    }
-
-    /// A failure in the generation of `word`: does it cross a threshold?
+    /// A failure in the generation of `word`: does the rulebook trip it?
     #[cold]
     fn failed(&self, word: Word) {
-        let reason = match self.published.run_failure(word.generation()) {
-            None => return,
-            Some(count) if count >= self.failure_threshold => {
-                TransitionReason::ConsecutiveFailures { count }
-            }
-            Some(_) => match self.failure_rate_crossed() {
-                Some(reason) => reason,
-                None => return,
-            },
+        let Some(run) = self.published.run_failure(word.generation()) else {
+            return;
+        };
+        let Some(reason) = self
+            .rules
+            .after_failure(run, || self.estimate_window(word.generation()))
+        else {
+            return;
         };
         // One caller wins the pending bit: from then on every call is
-        // refused at once, and that caller alone tells the actor.
-        if self.published.mark_pending(word) {
-            self.circuit.do_send(Trip {
-                generation: word.generation(),
-                reason,
-                at: Instant::now(),
-            });
+        // refused at once, and that caller alone wakes the actor.
+        if self
+            .published
+            .propose_trip(word, reason, Instant::now().into_std())
+        {
+            self.circuit.do_send(Wake);
         }
     }
 
-    /// Estimates the window's failure rate now: what the actor last folded
+    /// Estimates the window of `generation` now: what the actor last folded
     /// in, plus what the slots counted since. A count window drops the
     /// oldest folded outcomes in proportion to make room for newer ones.
-    fn failure_rate_crossed(&self) -> Option<TransitionReason> {
+    /// Nothing is known (an empty window) until the actor has shared the
+    /// generation's window.
+    fn estimate_window(&self, generation: u64) -> WindowCounts {
         let base = self.published.rate_base();
-        let now = self.slots.totals().window();
+        if base.generation != generation {
+            return WindowCounts::default();
+        }
+        let now = WindowCounts::of(&self.slots.fresh());
         let fresh_failures = now.failures.saturating_sub(base.folded.failures);
-        let fresh = now.successes.saturating_sub(base.folded.successes) + fresh_failures;
-        let (mut calls, mut failures) = (
-            base.window_calls + fresh,
-            base.window_failures + fresh_failures,
-        );
-        if let Some(size) = self.rate.window_size.filter(|&size| calls > size) {
-            if fresh >= size {
-                failures = fresh_failures * size / fresh;
+        let fresh = now.calls.saturating_sub(base.folded.calls);
+        let mut window = WindowCounts {
+            calls: base.window.calls + fresh,
+            failures: base.window.failures + fresh_failures,
+        };
+        if let Some(size) = self.count_window.filter(|&size| window.calls > size) {
+            window.failures = if fresh >= size {
+                fresh_failures * size / fresh.max(1)
             } else {
                 let kept = size - fresh;
-                failures = fresh_failures + base.window_failures * kept / base.window_calls.max(1);
-            }
-            calls = size;
+                fresh_failures + base.window.failures * kept / base.window.calls.max(1)
+            };
+            window.calls = size;
         }
-        if calls < self.rate.min_calls || calls == 0 {
-            return None;
-        }
-        let rate = failures as f64 / calls as f64;
-        (rate >= self.rate.threshold).then_some(TransitionReason::FailureRate { rate, calls })
+        window
     }
 }
 

@@ -26,9 +26,10 @@ use chrono::{DateTime, Utc};
 
 use crate::ConfigError;
 use crate::config::CircuitBreakerConfig;
+use crate::fast_path::FastPath;
 use crate::name::{intern, validate_circuit_name};
 use crate::outcome::Outcome;
-use crate::state_machine::{Rejection, StateMachine, Ticket};
+use crate::state_machine::{StateMachine, Ticket};
 
 pub use call::ProtectedCall;
 pub use error::{CallError, CircuitBreakerOpenError};
@@ -60,6 +61,8 @@ pub const HISTORY_LIMIT: usize = 100;
 pub struct CircuitBreaker {
     name: &'static str,
     machine: StateMachine,
+    /// What handles read and count, once one was asked for.
+    fast: Option<FastPath>,
     subscribers: Subscribers,
     history: VecDeque<StateChanged>,
     timer: Option<ArmedTimer>,
@@ -81,6 +84,7 @@ impl CircuitBreaker {
         Ok(CircuitBreaker {
             name: intern(&name),
             machine: StateMachine::new(config, now.into_std())?,
+            fast: None,
             subscribers: Subscribers::default(),
             history: VecDeque::new(),
             timer: None,
@@ -93,18 +97,31 @@ impl CircuitBreaker {
         self.name
     }
 
-    /// Reads the clock and applies whatever time-driven transition is due.
-    /// (The machine's other operations apply it themselves.)
-    fn now(&mut self, ctx: &mut Context<Self>) -> std::time::Instant {
+    /// One step of the circuit, as every handler takes it: read the clock,
+    /// take in what fast-path callers did, let the machine apply what came
+    /// due and do `work`, then publish what it decided and re-arm the timer.
+    fn step<R>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        work: impl FnOnce(&mut StateMachine, Option<&FastPath>, std::time::Instant) -> R,
+    ) -> R {
         let now = Instant::now().into_std();
+        if let Some(fast) = &mut self.fast {
+            fast.sync(&mut self.machine, now);
+        }
         self.machine.poll(now);
+        let result = work(&mut self.machine, self.fast.as_ref(), now);
         self.publish(ctx, now);
-        now
+        result
     }
 
-    /// Publishes the machine's transitions (history, tracing, subscribers)
-    /// and re-arms the timer to the machine's next deadline.
+    /// Publishes the machine's decisions: the state word for handles first,
+    /// then each transition (history, tracing, subscribers); re-arms the
+    /// timer to the next deadline.
     fn publish(&mut self, ctx: &mut Context<Self>, now: std::time::Instant) {
+        if let Some(fast) = &mut self.fast {
+            fast.publish(&mut self.machine, now);
+        }
         let transitions: Vec<_> = self.machine.drain_transitions().collect();
         for transition in transitions {
             let event = StateChanged {
@@ -125,11 +142,21 @@ impl CircuitBreaker {
         self.arm_timer(ctx, now);
     }
 
-    /// Keeps one timer armed at or before the machine's next deadline. A
-    /// timer that fires early (the deadline moved later) finds nothing due
-    /// and re-arms, so a busy circuit does not cancel a timer per call.
+    /// Keeps one timer armed at or before the next deadline (the machine's,
+    /// or the fast path's next fold). A timer that fires early (the deadline
+    /// moved later) finds nothing due and re-arms, so a busy circuit does
+    /// not cancel a timer per call.
     fn arm_timer(&mut self, ctx: &mut Context<Self>, now: std::time::Instant) {
-        let Some(due) = self.machine.next_deadline(now).map(Instant::from_std) else {
+        let fold = self
+            .fast
+            .as_ref()
+            .and_then(|fast| fast.next_fold(&self.machine));
+        let Some(due) = [self.machine.next_deadline(now), fold]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(Instant::from_std)
+        else {
             return;
         };
         if let Some(armed) = &self.timer {
@@ -141,7 +168,7 @@ impl CircuitBreaker {
         let delay = due.saturating_duration_since(Instant::from_std(now));
         let handle = ctx.run_later(delay, |circuit, ctx| {
             circuit.timer = None;
-            circuit.now(ctx);
+            circuit.step(ctx, |_, _, _| ());
         });
         self.timer = Some(ArmedTimer { handle, due });
     }
@@ -154,29 +181,30 @@ impl CircuitBreaker {
         ctx: &mut Context<Self>,
         guarded: bool,
     ) -> Result<Ticket, CircuitBreakerOpenError> {
-        // Admission applies what came due first; publishing after it also
-        // arms the timer for a trial's deadline.
-        let now = Instant::now().into_std();
-        let admitted = if guarded {
-            self.machine.try_acquire_guarded(now)
-        } else {
-            self.machine.try_acquire(now)
-        };
-        self.publish(ctx, now);
-        admitted.map_err(|rejection: Rejection| {
-            CircuitBreakerOpenError::new(
-                self.name,
-                rejection.state,
-                rejection.retry_at.map(Instant::from_std),
-            )
+        let name = self.name;
+        self.step(ctx, |machine, _, now| {
+            let admitted = if guarded {
+                machine.try_acquire_guarded(now)
+            } else {
+                machine.try_acquire(now)
+            };
+            admitted.map_err(|rejection| {
+                CircuitBreakerOpenError::new(
+                    name,
+                    rejection.refusal,
+                    rejection.retry_at.map(Instant::from_std),
+                )
+            })
         })
     }
 
-    /// Records how an admitted call ended.
+    /// Records how an admitted call ended, in the run it shares with the
+    /// fast path too.
     fn finish(&mut self, ticket: Ticket, outcome: Outcome, ctx: &mut Context<Self>) {
-        let now = Instant::now().into_std();
-        self.machine.record(ticket, outcome, now);
-        self.publish(ctx, now);
+        self.step(ctx, |machine, fast, now| {
+            let run = fast.and_then(|fast| fast.count_run(ticket.generation(), outcome));
+            machine.record_with_run(ticket, outcome, run, now);
+        });
     }
 }
 
@@ -184,12 +212,14 @@ impl Actor for CircuitBreaker {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.now(ctx);
+        self.step(ctx, |_, _, _| ());
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
         // Handles outlive the actor; tell them to stop calling.
-        self.machine.published().mark_stopped();
+        if let Some(fast) = &self.fast {
+            fast.stop();
+        }
     }
 }
 
@@ -215,9 +245,7 @@ impl Handler<Reset> for CircuitBreaker {
     type Result = ();
 
     fn handle(&mut self, _: Reset, ctx: &mut Context<Self>) {
-        let now = Instant::now().into_std();
-        self.machine.reset(now);
-        self.publish(ctx, now);
+        self.step(ctx, |machine, _, now| machine.reset(now));
     }
 }
 

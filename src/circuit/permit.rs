@@ -6,7 +6,9 @@ use actix::clock::Instant;
 use actix::{Addr, AsyncContext, Context, Handler, Message};
 
 use super::{CircuitBreaker, CircuitBreakerOpenError};
+use crate::classifier::Classifier;
 use crate::outcome::{Classification, Outcome};
+use crate::rules::Rules;
 use crate::state_machine::Ticket;
 
 /// Asks a circuit for a [`Permit`] to make one call on the caller's own task.
@@ -88,22 +90,41 @@ impl Permit {
         self.report(Classification::of_result(result));
     }
 
-    /// Reports the call as `classification` says.
+    /// Reports a result as `classifier` judges it: the same classifiers
+    /// that [`ProtectedCall::classify`](crate::ProtectedCall::classify) takes.
+    ///
+    /// ```
+    /// use actix::Actor;
+    /// use vibezen_recovery::{Acquire, CircuitBreaker, CircuitBreakerConfig, Classification, Stats};
+    /// use vibezen_recovery::Outcome;
+    ///
+    /// # #[actix::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let breaker = CircuitBreaker::new("search", CircuitBreakerConfig::default())?.start();
+    /// let permit = breaker.send(Acquire).await??;
+    /// let result: Result<u32, &str> = Err("404");
+    /// permit.record_with(&result, |_: &Result<u32, &str>| Classification::Ignored);
+    /// assert_eq!(breaker.send(Stats).await?.totals[Outcome::Ignored], 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn record_with<T, E>(self, result: &Result<T, E>, classifier: impl Classifier<T, E>) {
+        self.report(classifier.classify(result));
+    }
+
+    /// Reports the call as `classification` says; a success or failure
+    /// reported at or after the deadline is a timeout ([`Rules::judge_report`]).
     pub fn report(mut self, classification: Classification) {
-        // At the deadline itself the circuit reclaims a trial's slot, so the
-        // permit's own judgement agrees: a report then is late.
-        let past_deadline = self
-            .deadline()
-            .is_some_and(|deadline| Instant::now() >= deadline);
-        let outcome = match classification {
-            Classification::Success | Classification::Failure if past_deadline => Outcome::Timeout,
-            classification => classification.into(),
-        };
+        let outcome = Rules::judge_report(
+            classification.into(),
+            self.deadline().map(Instant::into_std),
+            Instant::now().into_std(),
+        );
         self.send(outcome);
     }
 
-    /// Reports what the call came to, as the fast path saw it (a timeout or
-    /// a panic included).
+    /// Reports what the call came to as the fast path judged it, its
+    /// deadline included (a timeout or a panic among them).
     pub(crate) fn report_outcome(mut self, outcome: Outcome) {
         self.send(outcome);
     }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{CircuitBreaker, StateChanged};
 use crate::config::CircuitBreakerConfig;
 use crate::state::CircuitState;
-use crate::state_machine::CallTotals;
+use crate::totals::CallTotals;
 
 /// Asks a circuit for its [`CircuitStats`].
 ///
@@ -67,7 +67,7 @@ impl Handler<Stats> for CircuitBreaker {
     type Result = MessageResult<Stats>;
 
     fn handle(&mut self, _: Stats, ctx: &mut Context<Self>) -> Self::Result {
-        let now = self.now(ctx);
+        let now = self.step(ctx, |_, _, now| now);
         let machine = &self.machine;
         let (window_calls, window_failures) = machine.window_counts(now);
         let totals = machine.totals();

@@ -8,8 +8,9 @@ use serde::Serialize;
 
 use crate::circuit::CircuitStats;
 use crate::health::HealthSnapshot;
+use crate::outcome::Outcome;
 use crate::state::CircuitState;
-use crate::state_machine::TransitionReason;
+use crate::transition::TransitionReason;
 
 /// A circuit whose trial calls failed this many times in a row since it
 /// opened is reported as stuck open.
@@ -123,13 +124,11 @@ fn percent(rate: f64) -> String {
 
 /// Calls that ran to an outcome that counts.
 fn completed(stats: &CircuitStats) -> u64 {
-    let t = &stats.totals;
-    t.successes + t.failures + t.timeouts + t.panics
+    stats.totals.outcomes.judged()
 }
 
 fn failed(stats: &CircuitStats) -> u64 {
-    let t = &stats.totals;
-    t.failures + t.timeouts + t.panics
+    stats.totals.outcomes.failures_of_any_kind()
 }
 
 fn openings(stats: &CircuitStats) -> impl Iterator<Item = &crate::StateChanged> {
@@ -255,7 +254,7 @@ fn too_loose(stats: &CircuitStats, _: DateTime<Utc>) -> Option<String> {
 }
 
 fn cut_off(stats: &CircuitStats, _: DateTime<Utc>) -> Option<String> {
-    let timeouts = stats.totals.timeouts;
+    let timeouts = stats.totals[Outcome::Timeout];
     let limit = stats.config.call_timeout?;
     if timeouts < 5 || timeouts * 2 < failed(stats) {
         return None;

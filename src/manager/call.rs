@@ -7,6 +7,7 @@ use actix::{Context, Handler, MailboxError, Message, ResponseFuture};
 
 use super::CircuitBreakerManager;
 use crate::circuit::{CallError, ProtectedCall};
+use crate::classifier::{Classifier, OkIsSuccess};
 
 /// Runs a future through the circuit named `name`, creating the circuit with
 /// the manager's default config if it does not exist yet (the seed's
@@ -35,9 +36,9 @@ use crate::circuit::{CallError, ProtectedCall};
 /// # }
 /// ```
 #[must_use = "a Call does nothing until it is sent to the manager"]
-pub struct Call<F: Future> {
+pub struct Call<F, C = OkIsSuccess> {
     name: String,
-    call: ProtectedCall<F>,
+    call: ProtectedCall<F, C>,
 }
 
 impl<F, T, E> Call<F>
@@ -69,7 +70,10 @@ where
     /// # Ok(())
     /// # }
     /// ```
-    pub fn protected(name: impl Into<String>, call: ProtectedCall<F>) -> Self {
+    pub fn protected<C: Classifier<T, E>>(
+        name: impl Into<String>,
+        call: ProtectedCall<F, C>,
+    ) -> Call<F, C> {
         Call {
             name: name.into(),
             call,
@@ -77,7 +81,7 @@ where
     }
 }
 
-impl<F: Future> fmt::Debug for Call<F> {
+impl<F, C> fmt::Debug for Call<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call")
             .field("name", &self.name)
@@ -86,18 +90,20 @@ impl<F: Future> fmt::Debug for Call<F> {
     }
 }
 
-impl<F, T, E> Message for Call<F>
+impl<F, C, T, E> Message for Call<F, C>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
+    C: Classifier<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
 {
     type Result = Result<T, CallError<E>>;
 }
 
-impl<F, T, E> Handler<Call<F>> for CircuitBreakerManager
+impl<F, C, T, E> Handler<Call<F, C>> for CircuitBreakerManager
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
+    C: Classifier<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
 {
@@ -105,7 +111,7 @@ where
     // the manager, which routes everyone's calls.
     type Result = ResponseFuture<Result<T, CallError<E>>>;
 
-    fn handle(&mut self, Call { name, call }: Call<F>, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, Call { name, call }: Call<F, C>, _: &mut Context<Self>) -> Self::Result {
         let circuit = match self.get_or_create(name, None) {
             Ok(circuit) => circuit,
             Err(err) => {

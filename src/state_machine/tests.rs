@@ -81,7 +81,12 @@ fn half_open(config: CircuitBreakerConfig, t0: Instant) -> (StateMachine, Instan
 
 fn assert_totals_add_up(m: &StateMachine) {
     let t = m.totals();
-    let finished = t.successes + t.failures + t.timeouts + t.panics + t.ignored + t.cancelled;
+    let finished = t[Outcome::Success]
+        + t[Outcome::Failure]
+        + t[Outcome::Timeout]
+        + t[Outcome::Panic]
+        + t[Outcome::Ignored]
+        + t[Outcome::Cancelled];
     assert!(finished <= t.calls, "more outcomes than calls: {t:?}");
     assert_eq!(t.calls, finished + t.in_flight(), "{t:?}");
 }
@@ -129,7 +134,10 @@ fn timeouts_and_panics_count_as_failures() {
     assert_eq!(m.window_counts(t0), (2, 2));
     call(&mut m, Panic, t0);
     assert_eq!(m.state(), Open);
-    assert_eq!((m.totals().timeouts, m.totals().panics), (1, 2));
+    assert_eq!(
+        (m.totals()[Outcome::Timeout], m.totals()[Outcome::Panic]),
+        (1, 2)
+    );
     assert_eq!(m.last_failure(), Some(t0));
 }
 
@@ -141,7 +149,10 @@ fn ignored_and_cancelled_count_toward_nothing() {
     assert_eq!(m.state(), Closed);
     assert_eq!(m.consecutive_failures(), 2, "neutral outcomes do not reset");
     assert_eq!(m.window_counts(t0), (2, 2), "nor enter the window");
-    assert_eq!((m.totals().ignored, m.totals().cancelled), (2, 1));
+    assert_eq!(
+        (m.totals()[Outcome::Ignored], m.totals()[Outcome::Cancelled]),
+        (2, 1)
+    );
     call(&mut m, Failure, t0);
     assert_eq!(m.state(), Open);
 }
@@ -285,7 +296,7 @@ fn open_rejects_until_the_timeout_and_counts_rejections() {
     assert_eq!(m.next_deadline(t0), Some(until));
     for at in [t0, t0 + secs(30), until - NS] {
         let rejection = Rejection {
-            state: Open,
+            refusal: Refusal::Open,
             retry_at: Some(until),
         };
         assert_eq!(m.try_acquire(at), Err(rejection));
@@ -348,7 +359,7 @@ fn half_open_admits_at_most_max_trial_calls() {
             assert!(m.try_acquire(half).expect("a slot is free").is_trial());
         }
         let rejection = Rejection {
-            state: HalfOpen,
+            refusal: Refusal::TrialsTaken,
             retry_at: None,
         };
         assert_eq!(m.try_acquire(half), Err(rejection));
@@ -405,7 +416,7 @@ fn any_failed_trial_reopens_and_restarts_the_timeout() {
         assert_eq!(m.state(), Open, "{outcome}");
         assert_eq!(m.open_until(), Some(at + secs(60)));
         let rejection = Rejection {
-            state: Open,
+            refusal: Refusal::Open,
             retry_at: Some(at + secs(60)),
         };
         assert_eq!(m.try_acquire(at + secs(60) - NS), Err(rejection));
@@ -470,7 +481,7 @@ fn hung_trial_is_reclaimed_once_and_reopens_the_circuit() {
     assert_eq!((m.state(), m.trials_in_flight()), (HalfOpen, 1));
     m.poll(reclaim - NS);
     assert_eq!((m.state(), m.trials_in_flight()), (HalfOpen, 1));
-    assert_eq!(m.totals().timeouts, 0);
+    assert_eq!(m.totals()[Outcome::Timeout], 0);
     m.poll(reclaim);
     assert_eq!((m.state(), m.trials_in_flight()), (Open, 0));
     assert_eq!(m.open_until(), Some(reclaim + secs(60)));
@@ -478,10 +489,13 @@ fn hung_trial_is_reclaimed_once_and_reopens_the_circuit() {
         drained(&mut m),
         [(HalfOpen, Open, Reason::TrialSlotReclaimed)]
     );
-    assert_eq!((m.totals().timeouts, m.totals().in_flight()), (1, 0));
+    assert_eq!(
+        (m.totals()[Outcome::Timeout], m.totals().in_flight()),
+        (1, 0)
+    );
     assert_eq!(m.last_failure(), Some(reclaim));
     m.poll(reclaim + secs(1));
-    assert_eq!(m.totals().timeouts, 1, "counted once");
+    assert_eq!(m.totals()[Outcome::Timeout], 1, "counted once");
 
     let (totals, generation) = (m.totals(), m.generation());
     m.record(trial, Success, reclaim + secs(2));
@@ -504,7 +518,10 @@ fn a_permit_trial_reported_within_the_grace_counts_as_what_it_was() {
     // just before the grace runs out.
     let read_at = half + secs(5) + RECLAIM_GRACE - NS;
     m.record(trial, Success, read_at);
-    assert_eq!((m.totals().successes, m.totals().timeouts), (1, 0));
+    assert_eq!(
+        (m.totals()[Outcome::Success], m.totals()[Outcome::Timeout]),
+        (1, 0)
+    );
     assert_eq!(
         drained(&mut m),
         [(HalfOpen, Closed, Reason::TrialsSucceeded { successes: 1 })]
@@ -533,12 +550,15 @@ fn guarded_trial_is_never_reclaimed_and_frees_its_slot_when_its_timeout_is_recor
         assert_eq!(
             m.try_acquire(at).map(drop),
             Err(Rejection {
-                state: HalfOpen,
+                refusal: Refusal::TrialsTaken,
                 retry_at: None
             })
         );
     }
-    assert_eq!((m.totals().timeouts, m.totals().in_flight()), (0, 1));
+    assert_eq!(
+        (m.totals()[Outcome::Timeout], m.totals().in_flight()),
+        (0, 1)
+    );
     assert!(drained(&mut m).is_empty());
 
     // Its guard cut it off and reported the timeout; however late the
@@ -546,7 +566,10 @@ fn guarded_trial_is_never_reclaimed_and_frees_its_slot_when_its_timeout_is_recor
     let cut_off = deadline + secs(1_000);
     m.record(trial, Timeout, cut_off);
     assert_eq!((m.state(), m.trials_in_flight()), (Open, 0));
-    assert_eq!((m.totals().timeouts, m.totals().in_flight()), (1, 0));
+    assert_eq!(
+        (m.totals()[Outcome::Timeout], m.totals().in_flight()),
+        (1, 0)
+    );
     assert_eq!(m.last_failure(), Some(cut_off));
     assert_eq!(
         drained(&mut m),
@@ -672,7 +695,7 @@ fn stale_failure_after_reset_is_counted_but_does_not_drive_the_state() {
     m.reset(t0);
     assert_eq!((m.consecutive_failures(), m.window_counts(t0)), (0, (0, 0)));
     m.record(stale, Failure, t0);
-    assert_eq!(m.totals().failures, 3);
+    assert_eq!(m.totals()[Outcome::Failure], 3);
     assert_eq!((m.consecutive_failures(), m.window_counts(t0)), (0, (0, 0)));
     calls(&mut m, &[Failure, Failure], t0);
     assert_eq!(m.state(), Closed, "only two current failures");
@@ -691,7 +714,7 @@ fn stale_success_does_not_count_toward_closing() {
     m.poll(t0 + secs(60));
     m.record(stale, Success, t0 + secs(60));
     assert_eq!((m.state(), m.trial_successes()), (HalfOpen, 0));
-    assert_eq!(m.totals().successes, 1);
+    assert_eq!(m.totals()[Outcome::Success], 1);
 }
 
 #[test]
@@ -738,7 +761,7 @@ fn stale_trial_hanging_past_its_deadline_does_not_reopen_a_new_half_open() {
     m.poll(reclaim - NS);
     assert_eq!((m.state(), m.trials_in_flight()), (HalfOpen, 1));
     m.poll(reclaim);
-    let timeouts = m.totals().timeouts;
+    let timeouts = m.totals()[Outcome::Timeout];
     assert_eq!(
         (m.state(), m.trials_in_flight(), timeouts),
         (HalfOpen, 0, 1)
@@ -765,7 +788,11 @@ fn hung_trial_of_an_earlier_generation_is_counted_without_a_transition() {
     assert_eq!((m.state(), m.trials_in_flight()), (Closed, 1));
     m.poll(reclaim);
     assert_eq!(
-        (m.state(), m.trials_in_flight(), m.totals().timeouts),
+        (
+            m.state(),
+            m.trials_in_flight(),
+            m.totals()[Outcome::Timeout]
+        ),
         (Closed, 0, 1)
     );
     assert!(drained(&mut m).is_empty());
@@ -913,7 +940,7 @@ impl Model {
                         && t.is_trial()
                         && t.deadline().is_some_and(|d| d + RECLAIM_GRACE <= now)
                 });
-        self.totals.timeouts += due.len() as u64;
+        self.totals[Outcome::Timeout] += due.len() as u64;
         self.late.extend(due.into_iter().map(|(t, _)| t));
         self.live = live;
     }
@@ -921,12 +948,12 @@ impl Model {
     fn count(&mut self, outcome: Outcome) {
         let totals = &mut self.totals;
         *match outcome {
-            Success => &mut totals.successes,
-            Failure => &mut totals.failures,
-            Timeout => &mut totals.timeouts,
-            Panic => &mut totals.panics,
-            Ignored => &mut totals.ignored,
-            Cancelled => &mut totals.cancelled,
+            Success => &mut totals[Outcome::Success],
+            Failure => &mut totals[Outcome::Failure],
+            Timeout => &mut totals[Outcome::Timeout],
+            Panic => &mut totals[Outcome::Panic],
+            Ignored => &mut totals[Outcome::Ignored],
+            Cancelled => &mut totals[Outcome::Cancelled],
         } += 1;
     }
 }
@@ -1047,7 +1074,7 @@ fn random_operations_keep_the_invariants() {
                         model.live.push((ticket, guarded));
                     }
                     Err(rejection) => {
-                        assert_eq!(rejection.state, m.state(), "{context}");
+                        assert_eq!(rejection.state(), m.state(), "{context}");
                         assert_eq!(rejection.retry_at, m.open_until(), "{context}");
                         assert_ne!(m.state(), Closed, "{context}");
                         model.totals.rejections += 1;

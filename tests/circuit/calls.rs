@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use vibezen_recovery::Outcome;
 
 use actix::prelude::*;
 use tokio::time::{Instant, sleep};
@@ -72,7 +73,11 @@ async fn a_thousand_slow_calls_run_at_once_not_one_after_another() {
         );
         let stats = circuit.send(Stats).await.unwrap();
         assert_eq!(
-            (stats.totals.calls, stats.totals.successes, stats.in_flight),
+            (
+                stats.totals.calls,
+                stats.totals[Outcome::Success],
+                stats.in_flight
+            ),
             (1_000, 1_000, 0)
         );
     })
@@ -132,7 +137,10 @@ async fn a_panicking_call_is_a_failure_and_the_circuit_lives_on() {
             .await;
         assert!(matches!(result, Err(CallError::Panicked(ref m)) if m == "model returned garbage"));
         let stats = circuit.send(Stats).await.unwrap();
-        assert_eq!((stats.totals.panics, stats.consecutive_failures), (1, 1));
+        assert_eq!(
+            (stats.totals[Outcome::Panic], stats.consecutive_failures),
+            (1, 1)
+        );
         let result = circuit
             .call(async { Err::<(), String>(format!("still {}", "down")) })
             .await;
@@ -169,7 +177,7 @@ async fn a_call_past_call_timeout_is_cut_off_and_counted() {
             "a cut-off call is dropped, not left running"
         );
         let stats = circuit.send(Stats).await.unwrap();
-        assert_eq!(stats.totals.timeouts, 1);
+        assert_eq!(stats.totals[Outcome::Timeout], 1);
         assert!(matches!(
             stats.state_changes[0].reason,
             TransitionReason::ConsecutiveFailures { count: 1 }
@@ -210,7 +218,7 @@ async fn a_hung_trial_call_loses_its_slot_and_reopens_the_circuit() {
             )
         );
         let stats = circuit.send(Stats).await.unwrap();
-        assert_eq!((stats.totals.timeouts, stats.in_flight), (1, 0));
+        assert_eq!((stats.totals[Outcome::Timeout], stats.in_flight), (1, 0));
     })
     .await;
 }
@@ -234,7 +242,11 @@ async fn a_classifier_decides_what_counts() {
         ));
         let stats = circuit.send(Stats).await.unwrap();
         assert_eq!(
-            (stats.state, stats.totals.ignored, stats.window_calls),
+            (
+                stats.state,
+                stats.totals[Outcome::Ignored],
+                stats.window_calls
+            ),
             (CircuitState::Closed, 1, 0)
         );
 

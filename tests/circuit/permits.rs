@@ -1,6 +1,7 @@
 //! The permit path: acquire, work on the caller's task, report.
 
 use std::rc::Rc;
+use vibezen_recovery::Outcome;
 
 use vibezen_recovery::{Acquire, CircuitBreakerConfig, CircuitState, RECLAIM_GRACE, Stats};
 
@@ -26,7 +27,13 @@ async fn permits_report_outcomes_from_work_that_is_not_send() {
         settle().await;
         let stats = circuit.send(Stats).await.unwrap();
         assert_eq!(stats.state, CircuitState::Open);
-        assert_eq!((stats.totals.successes, stats.totals.failures), (1, 2));
+        assert_eq!(
+            (
+                stats.totals[Outcome::Success],
+                stats.totals[Outcome::Failure]
+            ),
+            (1, 2)
+        );
         let rejected = circuit.send(Acquire).await.unwrap().unwrap_err();
         assert_eq!(rejected.state(), CircuitState::Open);
     })
@@ -55,7 +62,7 @@ async fn a_dropped_permit_is_cancelled_and_frees_its_trial_slot() {
         settle().await;
         let stats = circuit.send(Stats).await.unwrap();
         assert_eq!(
-            (stats.state, stats.totals.cancelled),
+            (stats.state, stats.totals[Outcome::Cancelled]),
             (CircuitState::HalfOpen, 1)
         );
         let second = circuit.send(Acquire).await.unwrap().unwrap();
@@ -82,7 +89,13 @@ async fn a_report_after_call_timeout_counts_as_a_timeout() {
         permit.success();
         settle().await;
         let stats = circuit.send(Stats).await.unwrap();
-        assert_eq!((stats.totals.successes, stats.totals.timeouts), (0, 1));
+        assert_eq!(
+            (
+                stats.totals[Outcome::Success],
+                stats.totals[Outcome::Timeout]
+            ),
+            (0, 1)
+        );
     })
     .await;
 }
@@ -105,13 +118,13 @@ async fn an_unreported_trial_permit_is_reclaimed_a_grace_after_its_deadline() {
         advance(secs(5)).await;
         let stats = circuit.send(Stats).await.unwrap();
         assert_eq!(
-            (stats.state, stats.totals.timeouts),
+            (stats.state, stats.totals[Outcome::Timeout]),
             (CircuitState::HalfOpen, 0)
         );
         advance(RECLAIM_GRACE).await;
         let stats = circuit.send(Stats).await.unwrap();
         assert_eq!(
-            (stats.state, stats.totals.timeouts),
+            (stats.state, stats.totals[Outcome::Timeout]),
             (CircuitState::Open, 1)
         );
         hung.success(); // late: ignored, not counted twice
@@ -119,8 +132,8 @@ async fn an_unreported_trial_permit_is_reclaimed_a_grace_after_its_deadline() {
         let stats = circuit.send(Stats).await.unwrap();
         assert_eq!(
             (
-                stats.totals.timeouts,
-                stats.totals.successes,
+                stats.totals[Outcome::Timeout],
+                stats.totals[Outcome::Success],
                 stats.in_flight
             ),
             (1, 0, 0)

@@ -1,6 +1,7 @@
 //! Opening, probing, closing and resetting, through the actor.
 
 use tokio::time::Instant;
+use vibezen_recovery::Outcome;
 use vibezen_recovery::{
     CallError, CircuitBreakerConfig, CircuitBreakerExt, CircuitState, ProtectedCall, Reset, Stats,
     TransitionReason, WindowConfig,
@@ -186,7 +187,7 @@ async fn reset_closes_an_open_circuit_and_starts_a_new_generation() {
             stats.state_changes.last().unwrap().reason,
             TransitionReason::ManualReset
         );
-        assert_eq!(stats.totals.failures, 3, "totals survive a reset");
+        assert_eq!(stats.totals[Outcome::Failure], 3, "totals survive a reset");
         succeed(&circuit).await.unwrap();
         // The OPEN timer of the old generation must not fire into the new one.
         advance(secs(120)).await;
@@ -226,7 +227,7 @@ async fn a_call_from_before_a_reset_does_not_drive_the_new_generation() {
             CircuitState::Closed,
             "a stale failure must not open the circuit"
         );
-        assert_eq!(stats.totals.failures, 1, "but it is counted");
+        assert_eq!(stats.totals[Outcome::Failure], 1, "but it is counted");
     })
     .await;
 }

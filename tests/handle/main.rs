@@ -9,6 +9,7 @@ mod support;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use vibezen_recovery::Outcome;
 
 use actix::prelude::*;
 use futures_util::FutureExt;
@@ -57,8 +58,8 @@ async fn closed_calls_run_on_the_callers_task_and_are_counted() {
         assert_eq!(
             (
                 totals.calls,
-                totals.successes,
-                totals.failures,
+                totals[Outcome::Success],
+                totals[Outcome::Failure],
                 stats.in_flight
             ),
             (2, 1, 1, 0)
@@ -305,7 +306,11 @@ async fn a_call_from_before_a_reset_does_not_drive_the_new_generation() {
         assert_eq!(handle.state(), CircuitState::Closed);
         let stats = circuit.send(Stats).await.unwrap();
         assert_eq!(
-            (stats.state, stats.totals.failures, stats.window_calls),
+            (
+                stats.state,
+                stats.totals[Outcome::Failure],
+                stats.window_calls
+            ),
             (CircuitState::Closed, 1, 0)
         );
     })
@@ -367,7 +372,13 @@ async fn panics_timeouts_and_dropped_calls_are_counted() {
         let stats = circuit.send(Stats).await.unwrap();
         let t = stats.totals;
         assert_eq!(
-            (t.calls, t.panics, t.timeouts, t.cancelled, stats.in_flight),
+            (
+                t.calls,
+                t[Outcome::Panic],
+                t[Outcome::Timeout],
+                t[Outcome::Cancelled],
+                stats.in_flight
+            ),
             (3, 1, 1, 1, 0)
         );
         assert_eq!(stats.consecutive_failures, 2);
@@ -447,10 +458,10 @@ async fn two_threads_on_one_circuit_lose_no_count() {
         let stats = circuit.send(Stats).await.unwrap();
         assert_eq!(stats.state, CircuitState::Closed);
         assert_eq!(
-            (stats.totals.calls, stats.totals.failures),
+            (stats.totals.calls, stats.totals[Outcome::Failure]),
             (200_000, failures)
         );
-        assert_eq!(stats.totals.successes, 200_000 - failures);
+        assert_eq!(stats.totals[Outcome::Success], 200_000 - failures);
         // The window holds the last 100 outcomes (interleaved by the fold).
         assert_eq!(stats.window_calls, 100);
         let _ = circuit.call(async { Ok::<(), ()>(()) }).await;
@@ -495,7 +506,7 @@ async fn a_panic_on_the_fast_path_is_a_failure_closed_and_half_open() {
         settle().await;
         let stats = circuit.send(Stats).await.unwrap();
         assert_eq!(
-            (stats.state, stats.totals.panics, stats.in_flight),
+            (stats.state, stats.totals[Outcome::Panic], stats.in_flight),
             (CircuitState::Open, 2, 0)
         );
     })

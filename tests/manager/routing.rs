@@ -1,6 +1,7 @@
 //! Getting, creating, calling, resetting and subscribing by name.
 
 use actix::prelude::*;
+use vibezen_recovery::Outcome;
 use vibezen_recovery::{
     AllStats, Call, CallError, CircuitBreakerConfig, CircuitBreakerManager, CircuitState,
     Classification, ConfigError, GetBreaker, ManagerError, ProtectedCall, ResetAll, ResetCircuit,
@@ -30,7 +31,7 @@ async fn the_same_name_gives_the_same_circuit() {
         fail(&manager, "search").await.unwrap_err();
         let stats = first.send(Stats).await.unwrap();
         assert_eq!(stats.state, CircuitState::Open);
-        assert_eq!(stats.totals.failures, 1);
+        assert_eq!(stats.totals[Outcome::Failure], 1);
         assert_eq!(manager.send(AllStats).await.unwrap().len(), 1);
     })
     .await;
@@ -173,8 +174,8 @@ async fn a_call_creates_its_circuit_with_the_default_config() {
         }
         let stats = manager.send(AllStats).await.unwrap();
         assert_eq!(stats[0].config, touchy());
-        assert_eq!(stats[0].totals.successes, 1);
-        assert_eq!(stats[0].totals.failures, 1);
+        assert_eq!(stats[0].totals[Outcome::Success], 1);
+        assert_eq!(stats[0].totals[Outcome::Failure], 1);
         assert_eq!(stats[0].totals.rejections, 1);
     })
     .await;
@@ -194,7 +195,7 @@ async fn a_call_keeps_its_classifier() {
         assert!(matches!(reply, Err(CallError::Failed(ref e)) if e == "404"));
         let stats = &manager.send(AllStats).await.unwrap()[0];
         assert_eq!(stats.state, CircuitState::Closed);
-        assert_eq!(stats.totals.ignored, 1);
+        assert_eq!(stats.totals[Outcome::Ignored], 1);
     })
     .await;
 }

@@ -1,6 +1,7 @@
 //! Dead circuits are noticed and recreated; old addresses fail fast.
 
 use actix::prelude::*;
+use vibezen_recovery::Outcome;
 use vibezen_recovery::{
     AllStats, Call, CallError, CircuitBreakerConfig, CircuitBreakerExt, CircuitBreakerManager,
     CircuitState, GetBreaker, GetRestarts, SWEEP_INTERVAL, Stats, Stop,
@@ -68,8 +69,8 @@ async fn a_routed_call_reaches_the_recreated_circuit() {
         // The open circuit died; its replacement is CLOSED and admits the call.
         succeed(&manager, "search").await.unwrap();
         let stats = &manager.send(AllStats).await.unwrap()[0];
-        assert_eq!(stats.totals.successes, 1);
-        assert_eq!(stats.totals.failures, 0);
+        assert_eq!(stats.totals[Outcome::Success], 1);
+        assert_eq!(stats.totals[Outcome::Failure], 0);
     })
     .await;
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError};
 use vibezen_recovery::state_machine::Transition;
-use vibezen_recovery::{CircuitState, TransitionReason};
+use vibezen_recovery::{CircuitState, Outcome, TransitionReason};
 
 use run::{Case, Op, replay};
 use strategies::{case, machine_only_case};
@@ -192,7 +192,13 @@ fn a_permit_trial_reported_when_its_grace_ends_is_a_timeout_and_its_outcome_igno
     ));
     assert_eq!(model.state, CircuitState::Open);
     assert_eq!(model.generation, 3);
-    assert_eq!((model.totals.successes, model.totals.timeouts), (0, 1));
+    assert_eq!(
+        (
+            model.totals[Outcome::Success],
+            model.totals[Outcome::Timeout]
+        ),
+        (0, 1)
+    );
     assert_eq!(model.totals.rejections, 1);
     assert_eq!(
         model.last_failure,
@@ -221,7 +227,13 @@ fn a_permit_trial_reported_at_its_deadline_or_within_the_grace_counts_as_what_it
     ));
     assert_eq!(model.state, CircuitState::Closed);
     assert_eq!(model.generation, 3);
-    assert_eq!((model.totals.successes, model.totals.timeouts), (2, 0));
+    assert_eq!(
+        (
+            model.totals[Outcome::Success],
+            model.totals[Outcome::Timeout]
+        ),
+        (2, 0)
+    );
 }
 
 /// A guarded trial (a `ProtectedCall`, cut off by its own guard) is never
@@ -248,7 +260,7 @@ fn a_guarded_trial_holds_its_slot_until_its_timeout_is_reported() {
     ));
     assert_eq!(model.state, CircuitState::Open);
     assert_eq!(model.generation, 3);
-    assert_eq!(model.totals.timeouts, 1);
+    assert_eq!(model.totals[Outcome::Timeout], 1);
     assert_eq!(model.totals.rejections, 1);
     assert!(model.in_flight.is_empty());
 }
@@ -287,7 +299,7 @@ fn a_time_window_starts_its_buckets_at_the_first_outcome_after_a_clear() {
         (0, 0),
         "8.2 s: it has left"
     );
-    assert_eq!(model.totals.failures, 3);
+    assert_eq!(model.totals[Outcome::Failure], 3);
 }
 
 #[test]
@@ -313,7 +325,13 @@ fn stale_outcomes_count_in_totals_but_do_not_drive_the_state() {
     ));
     assert_eq!(model.state, CircuitState::Closed);
     assert_eq!(model.generation, 4);
-    assert_eq!((model.totals.successes, model.totals.failures), (2, 4));
+    assert_eq!(
+        (
+            model.totals[Outcome::Success],
+            model.totals[Outcome::Failure]
+        ),
+        (2, 4)
+    );
 }
 
 #[test]
@@ -339,7 +357,7 @@ fn a_trial_that_outlives_its_generation_keeps_its_slot_but_not_its_vote() {
     ));
     assert_eq!(model.state, CircuitState::Closed);
     assert_eq!(model.totals.rejections, 1);
-    assert_eq!(model.totals.successes, 3);
+    assert_eq!(model.totals[Outcome::Success], 3);
 }
 
 #[test]

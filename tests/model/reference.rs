@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use vibezen_recovery::rules::Refusal;
 use vibezen_recovery::state_machine::{Rejection, Transition};
 use vibezen_recovery::{
     CallTotals, CircuitBreakerConfig, CircuitState, Outcome, RECLAIM_GRACE, TransitionReason,
@@ -208,7 +209,7 @@ impl Model {
                 self.fired("rejected while OPEN");
                 self.totals.rejections += 1;
                 return Err(Rejection {
-                    state: Open,
+                    refusal: Refusal::Open,
                     retry_at: self.open_until,
                 });
             }
@@ -216,7 +217,7 @@ impl Model {
                 self.fired("rejected: every trial slot taken");
                 self.totals.rejections += 1;
                 return Err(Rejection {
-                    state: HalfOpen,
+                    refusal: Refusal::TrialsTaken,
                     retry_at: None,
                 });
             }
@@ -443,12 +444,12 @@ impl Model {
     fn count(&mut self, outcome: Outcome, at: Instant) {
         let totals = &mut self.totals;
         match outcome {
-            Outcome::Success => totals.successes += 1,
-            Outcome::Failure => totals.failures += 1,
-            Outcome::Timeout => totals.timeouts += 1,
-            Outcome::Panic => totals.panics += 1,
-            Outcome::Ignored => totals.ignored += 1,
-            Outcome::Cancelled => totals.cancelled += 1,
+            Outcome::Success => totals[Outcome::Success] += 1,
+            Outcome::Failure => totals[Outcome::Failure] += 1,
+            Outcome::Timeout => totals[Outcome::Timeout] += 1,
+            Outcome::Panic => totals[Outcome::Panic] += 1,
+            Outcome::Ignored => totals[Outcome::Ignored] += 1,
+            Outcome::Cancelled => totals[Outcome::Cancelled] += 1,
         }
         if matches!(
             outcome,
@@ -471,6 +472,7 @@ impl Model {
             TransitionReason::TrialSlotReclaimed => "trial slot reclaimed",
             TransitionReason::Inactivity => "inactivity",
             TransitionReason::ManualReset => "manual reset",
+            other => panic!("the reference model has no rule that gives {other:?}"),
         };
         self.fired(&format!("{from} -> {to}: {why}"));
         self.generation += 1;

@@ -226,8 +226,8 @@ impl Pair {
     fn compare_rejection(&self, real: Rejection, expected: Rejection) -> Result<(), String> {
         same(
             "rejection (state, retry at)",
-            (real.state, self.at_opt(real.retry_at)),
-            (expected.state, self.at_opt(expected.retry_at)),
+            (real.state(), self.at_opt(real.retry_at)),
+            (expected.state(), self.at_opt(expected.retry_at)),
         )
     }
 
@@ -379,12 +379,12 @@ pub fn check_invariants(case: &Case) -> Result<(), String> {
         }
 
         let totals = machine.totals();
-        let finished = totals.successes
-            + totals.failures
-            + totals.timeouts
-            + totals.panics
-            + totals.ignored
-            + totals.cancelled;
+        let finished = totals[Outcome::Success]
+            + totals[Outcome::Failure]
+            + totals[Outcome::Timeout]
+            + totals[Outcome::Panic]
+            + totals[Outcome::Ignored]
+            + totals[Outcome::Cancelled];
         if totals.calls != finished + totals.in_flight() || finished > totals.calls {
             return fail(now, format!("totals do not add up: {totals:?}"));
         }

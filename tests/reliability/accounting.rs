@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use vibezen_recovery::Outcome;
 
 use actix::prelude::*;
 use futures_util::future::{Either, select};
@@ -599,7 +600,12 @@ fn check_against_stats(name: &str, seen: &Seen, stats: &CircuitStats) {
     assert_eq!(stats.in_flight, 0, "{context}");
     assert_eq!(
         t.calls,
-        t.successes + t.failures + t.timeouts + t.panics + t.ignored + t.cancelled,
+        t[Outcome::Success]
+            + t[Outcome::Failure]
+            + t[Outcome::Timeout]
+            + t[Outcome::Panic]
+            + t[Outcome::Ignored]
+            + t[Outcome::Cancelled],
         "every admitted call counted exactly once: {context}"
     );
     // Every outcome as its caller saw it: a trial whose outcome a busy
@@ -607,7 +613,13 @@ fn check_against_stats(name: &str, seen: &Seen, stats: &CircuitStats) {
     // (within `RECLAIM_GRACE`; see `a_trial_ending_at_its_deadline_is_
     // counted_as_its_caller_saw_it`).
     assert_eq!(
-        (t.successes, t.failures, t.timeouts, t.panics, t.ignored),
+        (
+            t[Outcome::Success],
+            t[Outcome::Failure],
+            t[Outcome::Timeout],
+            t[Outcome::Panic],
+            t[Outcome::Ignored]
+        ),
         (
             seen.success,
             seen.failure,
@@ -619,7 +631,7 @@ fn check_against_stats(name: &str, seen: &Seen, stats: &CircuitStats) {
     );
     // Callers that left before an answer may account for some
     // cancellations and rejections the others did not see, never more.
-    let extra_cancelled = t.cancelled.checked_sub(seen.cancelled);
+    let extra_cancelled = t[Outcome::Cancelled].checked_sub(seen.cancelled);
     let extra_rejections = t.rejections.checked_sub(seen.rejection);
     match (extra_cancelled, extra_rejections) {
         (Some(cancelled), Some(rejections)) => {
@@ -639,7 +651,12 @@ fn check_against_stats(name: &str, seen: &Seen, stats: &CircuitStats) {
 /// its call).
 fn totals_problem(stats: &CircuitStats) -> Option<String> {
     let t = stats.totals;
-    let outcomes = t.successes + t.failures + t.timeouts + t.panics + t.ignored + t.cancelled;
+    let outcomes = t[Outcome::Success]
+        + t[Outcome::Failure]
+        + t[Outcome::Timeout]
+        + t[Outcome::Panic]
+        + t[Outcome::Ignored]
+        + t[Outcome::Cancelled];
     (outcomes > t.calls || stats.in_flight > 1_000_000).then(|| {
         format!(
             "{}: {} outcomes for {} admitted calls (in_flight {}): {t:?}",
@@ -745,7 +762,9 @@ fn a_trial_ending_at_its_deadline_is_counted_as_its_caller_saw_it() {
                 settle().await;
                 let stats = circuit.send(Stats).await.unwrap();
                 let seen_ok = answer.is_ok();
-                if !(seen_ok && stats.totals.successes == 1 && stats.state == CircuitState::Closed)
+                if !(seen_ok
+                    && stats.totals[Outcome::Success] == 1
+                    && stats.state == CircuitState::Closed)
                 {
                     mismatches.push(format!(
                         "{path:?}: caller saw {answer:?}; the circuit counted {:?} and is {}",

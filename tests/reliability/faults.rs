@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use vibezen_recovery::Outcome;
 
 use actix::prelude::*;
 use vibezen_recovery::{
@@ -92,10 +93,10 @@ fn panicking_calls_are_counted_and_the_circuit_keeps_serving() {
         let stats = target.circuit.send(Stats).await.unwrap();
         let t = stats.totals;
         assert_eq!(t.calls, 8 * 400, "{t:?}");
-        assert_eq!(t.successes, sum(0), "{t:?}");
-        assert_eq!(t.panics, sum(1) + sum(2), "{t:?}");
+        assert_eq!(t[Outcome::Success], sum(0), "{t:?}");
+        assert_eq!(t[Outcome::Panic], sum(1) + sum(2), "{t:?}");
         // The permit path's panics were the holder's own: reported failures.
-        assert_eq!(t.failures, sum(3), "{t:?}");
+        assert_eq!(t[Outcome::Failure], sum(3), "{t:?}");
         assert_eq!(stats.in_flight, 0);
         assert!(target.circuit.connected());
         assert_eq!(manager.send(GetRestarts).await.unwrap()["panicky"], 0);
@@ -440,7 +441,12 @@ fn dropped_callers_and_permits_free_their_trial_slots() {
             // Ignored: the four probes of a free slot; rejected: the two
             // probes of a taken one.
             assert_eq!(
-                (t.cancelled, t.successes, t.ignored, t.rejections),
+                (
+                    t[Outcome::Cancelled],
+                    t[Outcome::Success],
+                    t[Outcome::Ignored],
+                    t.rejections
+                ),
                 (2, 1, 4, 2),
                 "{t:?}"
             );

@@ -6,6 +6,7 @@
 //! allocator noise does not.
 
 use std::time::Duration;
+use vibezen_recovery::Outcome;
 
 use actix::prelude::*;
 use vibezen_recovery::{
@@ -200,8 +201,8 @@ fn a_million_distinct_outcomes_leave_no_trace() {
                 t.calls
             );
             assert_eq!(t.calls, 1_020_000 + 22_000);
-            assert_eq!(t.failures, 1_020_000 / 5 + 4_000);
-            assert_eq!(t.panics, 2_000);
+            assert_eq!(t[Outcome::Failure], 1_020_000 / 5 + 4_000);
+            assert_eq!(t[Outcome::Panic], 2_000);
             assert_eq!(t.rejections, 0);
             assert_eq!(stats.window_calls, 100);
             assert!(grown < 4 * MIB, "VmRSS grew {grown} KiB");
@@ -290,7 +291,7 @@ fn many_handles_and_threads_stay_bounded() {
                 stats.totals
             );
             assert_eq!(stats.totals.calls, 200_000);
-            assert_eq!(stats.totals.failures, 50_000);
+            assert_eq!(stats.totals[Outcome::Failure], 50_000);
             assert_eq!(stats.in_flight, 0);
             assert!(live < 50 * MIB, "100,000 handles took {live} KiB");
             assert!(again < 2 * MIB, "VmRSS grew {again} KiB");

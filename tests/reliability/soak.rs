@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use vibezen_recovery::Outcome;
 
 use actix::prelude::*;
 use futures_util::future::{Either, select};
@@ -406,16 +407,12 @@ async fn check_stats(
                 let (a, b) = (previous.totals, stats.totals);
                 let pairs = [
                     (a.calls, b.calls),
-                    (a.successes, b.successes),
-                    (a.failures, b.failures),
-                    (a.timeouts, b.timeouts),
-                    (a.panics, b.panics),
-                    (a.ignored, b.ignored),
-                    (a.cancelled, b.cancelled),
                     (a.rejections, b.rejections),
                     (previous.generation, stats.generation),
-                ];
-                if pairs.iter().any(|(before, after)| after < before) {
+                ]
+                .into_iter()
+                .chain(Outcome::ALL.map(|outcome| (a[outcome], b[outcome])));
+                if pairs.into_iter().any(|(before, after)| after < before) {
                     shared
                         .violations
                         .report(format!("{name}: a count went down: {a:?} then {b:?}"));
@@ -432,7 +429,12 @@ async fn check_stats(
 
 fn check_totals(shared: &Shared, stats: &CircuitStats) {
     let t = stats.totals;
-    let outcomes = t.successes + t.failures + t.timeouts + t.panics + t.ignored + t.cancelled;
+    let outcomes = t[Outcome::Success]
+        + t[Outcome::Failure]
+        + t[Outcome::Timeout]
+        + t[Outcome::Panic]
+        + t[Outcome::Ignored]
+        + t[Outcome::Cancelled];
     if outcomes > t.calls || stats.in_flight > 100_000 {
         shared.violations.report(format!(
             "{}: {outcomes} outcomes for {} admitted calls (in_flight {})",
@@ -683,7 +685,12 @@ async fn run_soak(length: Duration, handles_elsewhere: bool) -> (SoakFigures, Ve
             circuit.send(Stats).await.unwrap()
         };
         let t = stats.totals;
-        let outcomes = t.successes + t.failures + t.timeouts + t.panics + t.ignored + t.cancelled;
+        let outcomes = t[Outcome::Success]
+            + t[Outcome::Failure]
+            + t[Outcome::Timeout]
+            + t[Outcome::Panic]
+            + t[Outcome::Ignored]
+            + t[Outcome::Cancelled];
         if stats.in_flight != 0 || outcomes != t.calls {
             shared.violations.report(format!(
                 "{name}: at rest, {t:?} with {} in flight",

@@ -1,0 +1,171 @@
+//! The fast path's shared state and its owner's side.
+//!
+//! A circuit that hands out a [`CircuitHandle`](crate::CircuitHandle)
+//! publishes its state for callers to read without a message
+//! ([`published`]) and lets them count outcomes in per-thread slots
+//! ([`slots`]). [`FastPath`] is what the circuit actor keeps of it: before
+//! each message it takes in what callers did ([`FastPath::sync`]), and after
+//! it publishes what the state machine decided ([`FastPath::publish`]). The
+//! state machine itself stays plain Rust; it is fed through its public
+//! methods ([`StateMachine::trip`], [`StateMachine::absorb`],
+//! [`StateMachine::record_with_run`]).
+
+pub(crate) mod published;
+pub(crate) mod slots;
+pub(crate) mod thread_slot;
+pub(crate) mod word;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::WindowConfig;
+use crate::outcome::Outcome;
+use crate::state::CircuitState;
+use crate::state_machine::{Batch, StateMachine};
+use crate::window::WindowCounts;
+
+use published::{Published, RateBase};
+use slots::{SlotTotals, Slots};
+use word::Word;
+
+/// The circuit actor's side of the fast path.
+#[derive(Debug)]
+pub(crate) struct FastPath {
+    published: Arc<Published>,
+    slots: Arc<Slots>,
+    /// The slot totals as of the last fold.
+    folded: SlotTotals,
+    last_fold: Instant,
+    fold_interval: Duration,
+    /// The word last published, without the callers' flags.
+    shown: Word,
+}
+
+impl FastPath {
+    /// Starts publishing `machine`'s state.
+    pub(crate) fn new(machine: &StateMachine, now: Instant) -> Self {
+        let published = Published::new(
+            machine.status(),
+            machine.generation(),
+            machine.consecutive_failures(),
+            now,
+        );
+        let fast = FastPath {
+            shown: published.word(),
+            published: Arc::new(published),
+            slots: Arc::new(Slots::default()),
+            folded: SlotTotals::default(),
+            last_fold: now,
+            fold_interval: fold_interval(&machine.config().window),
+        };
+        fast.published.publish(fast.shown, machine.open_until());
+        fast.share_rate_base(machine, now);
+        fast
+    }
+
+    pub(crate) fn published(&self) -> &Arc<Published> {
+        &self.published
+    }
+
+    pub(crate) fn slots(&self) -> &Arc<Slots> {
+        &self.slots
+    }
+
+    /// Brings `machine` up to date with what callers did since the last
+    /// message: a trip a caller proposed, then everything they counted.
+    pub(crate) fn sync(&mut self, machine: &mut StateMachine, now: Instant) {
+        if let Some(trip) = self.published.take_trip() {
+            machine.trip(trip.generation, trip.reason, trip.at, now);
+        }
+        self.fold(machine, now);
+    }
+
+    /// Takes in what callers counted since the last fold. Fresh outcomes
+    /// belong to the generation of the word they were counted under, which
+    /// is the one last published.
+    fn fold(&mut self, machine: &mut StateMachine, now: Instant) {
+        let totals = self.slots.totals();
+        let new = totals.since(&self.folded);
+        self.folded = totals;
+        self.last_fold = now;
+        let generation = self.shown.generation();
+        machine.absorb(
+            Batch {
+                generation,
+                admitted: new.admitted,
+                rejections: new.rejections,
+                ended: new.ended(),
+                window: WindowCounts::of(&new.fresh),
+                consecutive_failures: self.published.consecutive_failures(generation),
+            },
+            now,
+        );
+    }
+
+    /// Publishes what `machine` decided. A new generation is published only
+    /// after a fold, so that what callers counted in the old one stays out
+    /// of the new window.
+    pub(crate) fn publish(&mut self, machine: &mut StateMachine, now: Instant) {
+        let word = Word::new(machine.status(), machine.generation());
+        if word != self.shown {
+            if word.generation() != self.shown.generation() {
+                self.fold(machine, now);
+            }
+            self.published.publish(word, machine.open_until());
+            self.shown = word;
+        }
+        self.share_rate_base(machine, now);
+    }
+
+    /// Tells callers what the window holds, so that a failing caller can
+    /// estimate the failure rate without asking the actor.
+    fn share_rate_base(&self, machine: &StateMachine, now: Instant) {
+        if machine.state() != CircuitState::Closed {
+            return;
+        }
+        let (calls, failures) = machine.window_counts(now);
+        let base = RateBase {
+            generation: machine.generation(),
+            window: WindowCounts { calls, failures },
+            folded: WindowCounts::of(&self.folded.fresh),
+        };
+        if self.published.rate_base() != base {
+            self.published.set_rate_base(base);
+        }
+    }
+
+    /// Counts an outcome the actor recorded itself into the run callers
+    /// share, so that "consecutive" spans every path: the run's new length,
+    /// or `None` if `generation`'s run is over or the outcome is not judged.
+    pub(crate) fn count_run(&self, generation: u64, outcome: Outcome) -> Option<u32> {
+        match outcome {
+            Outcome::Success => self.published.run_success(generation),
+            outcome if outcome.is_failure() => self.published.run_failure(generation),
+            _ => None,
+        }
+    }
+
+    /// When the next fold is due: while CLOSED, so that the inactivity reset
+    /// and the rate rule see what callers counted.
+    pub(crate) fn next_fold(&self, machine: &StateMachine) -> Option<Instant> {
+        (machine.state() == CircuitState::Closed).then(|| self.last_fold + self.fold_interval)
+    }
+
+    /// The circuit is gone: callers are told so.
+    pub(crate) fn stop(&self) {
+        self.published.mark_stopped();
+    }
+}
+
+/// How often to fold while CLOSED: every bucket of a time window (so that
+/// outcomes land in the right bucket), every second for a count window (so
+/// that a success that brings the window to `min_calls` is noticed within a
+/// second).
+fn fold_interval(window: &WindowConfig) -> Duration {
+    match *window {
+        WindowConfig::Time { duration, buckets } => {
+            (duration / buckets).clamp(Duration::from_millis(10), Duration::from_secs(1))
+        }
+        WindowConfig::Count { .. } => Duration::from_secs(1),
+    }
+}
