@@ -66,6 +66,7 @@ impl StatsExport {
 
 /// Writing statistics to a file failed; the file at the path is as it was.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ExportError {
     /// The path cannot name a file (it is empty or ends in `..`).
     InvalidPath {

@@ -82,6 +82,7 @@ impl Error for CircuitBreakerOpenError {}
 
 /// Why a protected call did not produce its own `Ok` value.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum CallError<E> {
     /// Rejected without running: the circuit is open.
     Open(CircuitBreakerOpenError),
