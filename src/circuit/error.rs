@@ -81,6 +81,33 @@ impl fmt::Display for CircuitBreakerOpenError {
 impl Error for CircuitBreakerOpenError {}
 
 /// Why a protected call did not produce its own `Ok` value.
+///
+/// It is a [`std::error::Error`] whenever the service's error `E` is
+/// `Debug + Display`, so `?` takes it into a `Box<dyn Error>` even when the
+/// service fails with a plain `String`:
+///
+/// ```
+/// use std::error::Error;
+/// use actix::Actor;
+/// use vibezen_recovery::{CircuitBreaker, CircuitBreakerConfig, CircuitBreakerExt};
+///
+/// # #[actix::main]
+/// # async fn main() -> Result<(), Box<dyn Error>> {
+/// let breaker = CircuitBreaker::new("search", CircuitBreakerConfig::default())?.start();
+///
+/// // `?` on a `CallError<String>`, into the `Box<dyn Error>` of `main`.
+/// let hits = breaker.call(async { Ok::<_, String>(vec!["rust"]) }).await?;
+/// assert_eq!(hits, ["rust"]);
+///
+/// let failed = breaker.call(async { Err::<(), _>("503 Service Unavailable".to_string()) });
+/// let err: Box<dyn Error> = failed.await.unwrap_err().into();
+/// assert_eq!(err.to_string(), "protected call failed: 503 Service Unavailable");
+/// // The service's error is in the message, not a `source()`: a `String`
+/// // is no `dyn Error`.
+/// assert!(err.source().is_none());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum CallError<E> {
@@ -130,13 +157,22 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
     }
 }
 
-impl<E: Error + 'static> Error for CallError<E> {
+/// [`source`](Error::source) is the [`CircuitBreakerOpenError`] of
+/// [`Open`](CallError::Open) and the [`MailboxError`] of
+/// [`Unavailable`](CallError::Unavailable).
+///
+/// For [`Failed`](CallError::Failed) it is `None`, even when `E` is itself an
+/// `Error`: `E` need only be `Display`, and without specialization there is
+/// no way to hand out `&E` as a `dyn Error` for some `E` and not others. The
+/// service's message is in this error's own message instead, so a report
+/// loses nothing; match on `Failed` or call
+/// [`into_inner`](CallError::into_inner) to get at `E` itself.
+impl<E: fmt::Debug + fmt::Display> Error for CallError<E> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             CallError::Open(err) => Some(err),
-            CallError::Failed(err) => Some(err),
             CallError::Unavailable(err) => Some(err),
-            CallError::Timeout(_) | CallError::Panicked(_) => None,
+            CallError::Failed(_) | CallError::Timeout(_) | CallError::Panicked(_) => None,
         }
     }
 }
