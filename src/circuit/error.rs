@@ -7,6 +7,7 @@ use std::time::Duration;
 use actix::MailboxError;
 use actix::clock::Instant;
 
+use crate::ConfigError;
 use crate::state::CircuitState;
 
 /// A call refused because the circuit is OPEN, or HALF_OPEN with every trial
@@ -122,6 +123,16 @@ pub enum CallError<E> {
     Panicked(String),
     /// The circuit actor is gone (stopped, or its arbiter shut down).
     Unavailable(MailboxError),
+    /// A name the manager refused (see
+    /// [`validate_circuit_name`](crate::validate_circuit_name)): nothing was
+    /// created and the call did not run. Only a call routed by name, through
+    /// the manager's [`Call`](crate::Call), can get this.
+    ///
+    /// Boxed so that this rare error does not make every `CallError`, and
+    /// every `Result` of a protected call, larger: a `ConfigError` is 48
+    /// bytes, a `CallError` 40, and the fast path pays for each byte of its
+    /// result (docs/performance.md).
+    InvalidName(Box<ConfigError>),
 }
 
 impl<E> CallError<E> {
@@ -153,13 +164,17 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
             }
             CallError::Panicked(message) => write!(f, "protected call panicked: {message}"),
             CallError::Unavailable(err) => write!(f, "circuit breaker actor unavailable: {err}"),
+            CallError::InvalidName(err) => {
+                write!(f, "{err}; no circuit was created and the call did not run")
+            }
         }
     }
 }
 
 /// [`source`](Error::source) is the [`CircuitBreakerOpenError`] of
-/// [`Open`](CallError::Open) and the [`MailboxError`] of
-/// [`Unavailable`](CallError::Unavailable).
+/// [`Open`](CallError::Open), the [`MailboxError`] of
+/// [`Unavailable`](CallError::Unavailable) and the [`ConfigError`] of
+/// [`InvalidName`](CallError::InvalidName).
 ///
 /// For [`Failed`](CallError::Failed) it is `None`, even when `E` is itself an
 /// `Error`: `E` need only be `Display`, and without specialization there is
@@ -172,6 +187,7 @@ impl<E: fmt::Debug + fmt::Display> Error for CallError<E> {
         match self {
             CallError::Open(err) => Some(err),
             CallError::Unavailable(err) => Some(err),
+            CallError::InvalidName(err) => Some(&**err),
             CallError::Failed(_) | CallError::Timeout(_) | CallError::Panicked(_) => None,
         }
     }
