@@ -138,7 +138,8 @@ impl fmt::Display for ExportError {
         match self {
             ExportError::InvalidPath { path } => write!(
                 f,
-                "cannot export statistics to `{}`: the path does not name a file",
+                "cannot export statistics to `{}`: the path does not name a file; \
+                 give the path of one, such as `stats.json`",
                 path.display()
             ),
             ExportError::Io { path, step, source } => {

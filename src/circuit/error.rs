@@ -155,14 +155,17 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
         match self {
             CallError::Open(err) => err.fmt(f),
             CallError::Failed(err) => write!(f, "protected call failed: {err}"),
-            CallError::Timeout(limit) => {
-                write!(
-                    f,
-                    "protected call cut off after {:.3} s",
-                    limit.as_secs_f64()
-                )
-            }
+            CallError::Timeout(limit) => write!(
+                f,
+                "protected call cut off at its deadline, after {:.3} s; \
+                 the service is slow or hung, or `call_timeout` is too short",
+                limit.as_secs_f64()
+            ),
             CallError::Panicked(message) => write!(f, "protected call panicked: {message}"),
+            CallError::Unavailable(MailboxError::Closed) => f.write_str(
+                "circuit breaker actor unavailable: it has stopped, or its arbiter shut down; \
+                 a manager recreates the circuits it owns, so call again through the manager",
+            ),
             CallError::Unavailable(err) => write!(f, "circuit breaker actor unavailable: {err}"),
             CallError::InvalidName(err) => {
                 write!(f, "{err}; no circuit was created and the call did not run")

@@ -346,6 +346,10 @@ async fn a_call_error_is_an_error_for_any_displayable_service_error() {
 
     // The mailbox error is the source of an unavailable circuit.
     let unavailable = boxed(CallError::<String>::Unavailable(MailboxError::Closed));
+    assert!(
+        unavailable.to_string().contains("has stopped"),
+        "{unavailable}"
+    );
     let source = unavailable.source().expect("a mailbox error as source");
     assert!(source.is::<MailboxError>());
 
