@@ -66,6 +66,7 @@ impl StatsExport {
 
 /// Writing statistics to a file failed; the file at the path is as it was.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ExportError {
     /// The path cannot name a file (it is empty or ends in `..`).
     InvalidPath {
@@ -96,7 +97,11 @@ pub enum WriteStep {
 
 impl WriteStep {
     /// [`write_atomically`] with faults injected, for tests of what a failed
-    /// or interrupted write leaves behind. Not part of the API.
+    /// or interrupted write leaves behind.
+    ///
+    /// Only with the `fault-injection` cargo feature, which is off by
+    /// default: this is a seam for tests (this crate's run with
+    /// `cargo test --all-features`), not for production code.
     ///
     /// `faults` is called before each step with the step and the file it
     /// works on (for [`CreateTemporary`](Self::CreateTemporary) the folder,
@@ -108,7 +113,7 @@ impl WriteStep {
     /// An associated function so that it is reachable without another
     /// re-export; `write_atomically` passes a hook that does nothing and is
     /// compiled away.
-    #[doc(hidden)]
+    #[cfg(feature = "fault-injection")]
     pub fn write_atomically_with_faults(
         path: &Path,
         contents: &[u8],
@@ -133,7 +138,8 @@ impl fmt::Display for ExportError {
         match self {
             ExportError::InvalidPath { path } => write!(
                 f,
-                "cannot export statistics to `{}`: the path does not name a file",
+                "cannot export statistics to `{}`: the path does not name a file; \
+                 give the path of one, such as `stats.json`",
                 path.display()
             ),
             ExportError::Io { path, step, source } => {

@@ -54,16 +54,17 @@ pub(crate) fn shown_name(name: &str) -> String {
 
 /// The one `&'static` copy of `name`, so that errors can name their circuit
 /// without allocating or touching a shared reference count on every
-/// rejection.
+/// rejection. A thin reference (to a `String`), so that an error naming its
+/// circuit stays small.
 ///
 /// Each distinct name is stored once for the life of the process; names are
 /// short (at most [`MAX_NAME_LEN`] bytes) and a service has a bounded set of
 /// them, so this costs what the names cost.
-pub(crate) fn intern(name: &str) -> &'static str {
-    use std::collections::HashSet;
+pub(crate) fn intern(name: &str) -> &'static String {
+    use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
 
-    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    static NAMES: OnceLock<Mutex<HashMap<&'static str, &'static String>>> = OnceLock::new();
     let mut names = NAMES
         .get_or_init(Default::default)
         .lock()
@@ -71,7 +72,7 @@ pub(crate) fn intern(name: &str) -> &'static str {
     if let Some(&interned) = names.get(name) {
         return interned;
     }
-    let interned: &'static str = Box::leak(name.to_owned().into_boxed_str());
-    names.insert(interned);
+    let interned: &'static String = Box::leak(Box::new(name.to_owned()));
+    names.insert(interned.as_str(), interned);
     interned
 }

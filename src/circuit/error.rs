@@ -7,6 +7,7 @@ use std::time::Duration;
 use actix::MailboxError;
 use actix::clock::Instant;
 
+use crate::ConfigError;
 use crate::rules::Refusal;
 use crate::state::CircuitState;
 
@@ -14,7 +15,7 @@ use crate::state::CircuitState;
 /// slot taken. The protected future was never polled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CircuitBreakerOpenError {
-    circuit: &'static str,
+    circuit: &'static String,
     refusal: Refusal,
     /// When a trial may go through, as an instant and an offset from it:
     /// the fast path hands over what it published (an epoch and
@@ -23,7 +24,11 @@ pub struct CircuitBreakerOpenError {
 }
 
 impl CircuitBreakerOpenError {
-    pub(crate) fn new(circuit: &'static str, refusal: Refusal, retry_at: Option<Instant>) -> Self {
+    pub(crate) fn new(
+        circuit: &'static String,
+        refusal: Refusal,
+        retry_at: Option<Instant>,
+    ) -> Self {
         CircuitBreakerOpenError {
             circuit,
             refusal,
@@ -35,7 +40,7 @@ impl CircuitBreakerOpenError {
     /// not zero: built without clock arithmetic, on the fast path.
     #[inline]
     pub(crate) fn published(
-        circuit: &'static str,
+        circuit: &'static String,
         refusal: Refusal,
         epoch: Instant,
         nanos: u64,
@@ -103,7 +108,35 @@ impl fmt::Display for CircuitBreakerOpenError {
 impl Error for CircuitBreakerOpenError {}
 
 /// Why a protected call did not produce its own `Ok` value.
+///
+/// It is a [`std::error::Error`] whenever the service's error `E` is
+/// `Debug + Display`, so `?` takes it into a `Box<dyn Error>` even when the
+/// service fails with a plain `String`:
+///
+/// ```
+/// use std::error::Error;
+/// use actix::Actor;
+/// use vibezen_recovery::{CircuitBreaker, CircuitBreakerConfig, CircuitBreakerExt};
+///
+/// # #[actix::main]
+/// # async fn main() -> Result<(), Box<dyn Error>> {
+/// let breaker = CircuitBreaker::new("search", CircuitBreakerConfig::default())?.start();
+///
+/// // `?` on a `CallError<String>`, into the `Box<dyn Error>` of `main`.
+/// let hits = breaker.call(async { Ok::<_, String>(vec!["rust"]) }).await?;
+/// assert_eq!(hits, ["rust"]);
+///
+/// let failed = breaker.call(async { Err::<(), _>("503 Service Unavailable".to_string()) });
+/// let err: Box<dyn Error> = failed.await.unwrap_err().into();
+/// assert_eq!(err.to_string(), "protected call failed: 503 Service Unavailable");
+/// // The service's error is in the message, not a `source()`: a `String`
+/// // is no `dyn Error`.
+/// assert!(err.source().is_none());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum CallError<E> {
     /// Rejected without running: the circuit is open.
     Open(CircuitBreakerOpenError),
@@ -116,6 +149,16 @@ pub enum CallError<E> {
     Panicked(String),
     /// The circuit actor is gone (stopped, or its arbiter shut down).
     Unavailable(MailboxError),
+    /// A name the manager refused (see
+    /// [`validate_circuit_name`](crate::validate_circuit_name)): nothing was
+    /// created and the call did not run. Only a call routed by name, through
+    /// the manager's [`Call`](crate::Call), can get this.
+    ///
+    /// Boxed so that this rare error does not make every `CallError`, and
+    /// every `Result` of a protected call, larger: a `ConfigError` is 48
+    /// bytes, a `CallError` 40, and the fast path pays for each byte of its
+    /// result (docs/performance.md).
+    InvalidName(Box<ConfigError>),
 }
 
 impl<E> CallError<E> {
@@ -138,26 +181,43 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
         match self {
             CallError::Open(err) => err.fmt(f),
             CallError::Failed(err) => write!(f, "protected call failed: {err}"),
-            CallError::Timeout(limit) => {
-                write!(
-                    f,
-                    "protected call cut off after {:.3} s",
-                    limit.as_secs_f64()
-                )
-            }
+            CallError::Timeout(limit) => write!(
+                f,
+                "protected call cut off at its deadline, after {:.3} s; \
+                 the service is slow or hung, or `call_timeout` is too short",
+                limit.as_secs_f64()
+            ),
             CallError::Panicked(message) => write!(f, "protected call panicked: {message}"),
+            CallError::Unavailable(MailboxError::Closed) => f.write_str(
+                "circuit breaker actor unavailable: it has stopped, or its arbiter shut down; \
+                 a manager recreates the circuits it owns, so call again through the manager",
+            ),
             CallError::Unavailable(err) => write!(f, "circuit breaker actor unavailable: {err}"),
+            CallError::InvalidName(err) => {
+                write!(f, "{err}; no circuit was created and the call did not run")
+            }
         }
     }
 }
 
-impl<E: Error + 'static> Error for CallError<E> {
+/// [`source`](Error::source) is the [`CircuitBreakerOpenError`] of
+/// [`Open`](CallError::Open), the [`MailboxError`] of
+/// [`Unavailable`](CallError::Unavailable) and the [`ConfigError`] of
+/// [`InvalidName`](CallError::InvalidName).
+///
+/// For [`Failed`](CallError::Failed) it is `None`, even when `E` is itself an
+/// `Error`: `E` need only be `Display`, and without specialization there is
+/// no way to hand out `&E` as a `dyn Error` for some `E` and not others. The
+/// service's message is in this error's own message instead, so a report
+/// loses nothing; match on `Failed` or call
+/// [`into_inner`](CallError::into_inner) to get at `E` itself.
+impl<E: fmt::Debug + fmt::Display> Error for CallError<E> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             CallError::Open(err) => Some(err),
-            CallError::Failed(err) => Some(err),
             CallError::Unavailable(err) => Some(err),
-            CallError::Timeout(_) | CallError::Panicked(_) => None,
+            CallError::InvalidName(err) => Some(&**err),
+            CallError::Failed(_) | CallError::Timeout(_) | CallError::Panicked(_) => None,
         }
     }
 }

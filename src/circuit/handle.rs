@@ -115,7 +115,7 @@ pub struct CircuitHandle {
 }
 
 struct Inner {
-    name: &'static str,
+    name: &'static String,
     published: Arc<Published>,
     slots: Arc<Slots>,
     circuit: Addr<CircuitBreaker>,

@@ -59,7 +59,7 @@ pub const HISTORY_LIMIT: usize = 100;
 /// # }
 /// ```
 pub struct CircuitBreaker {
-    name: &'static str,
+    name: &'static String,
     machine: StateMachine,
     /// What handles read and count, once one was asked for.
     fast: Option<FastPath>,

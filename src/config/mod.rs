@@ -257,6 +257,7 @@ fn positive_duration(field: &'static str, value: Duration) -> Result<(), ConfigE
 /// [`field`](Self::field) says where the problem is, as the field is spelled
 /// in [`CircuitBreakerConfig`] (`window.size` for a nested one).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// A field holds a value the breaker cannot work with.
     Invalid {

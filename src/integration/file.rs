@@ -52,6 +52,7 @@ pub struct CircuitsFile {
 
 /// A circuits file that was not loaded; nothing from it was used.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum CircuitsFileError {
     /// The file could not be read.
     Read {

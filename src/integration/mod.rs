@@ -176,10 +176,11 @@ impl VibezenIntegration {
     /// With a [`Fallback`], a rejected call (the circuit is open) is answered
     /// by the fallback instead, and the result says so
     /// ([`Served::Fallback`]). A call that ran and failed is returned as its
-    /// error unless the fallback was made with [`Fallback::on_any_error`].
-    /// When circuit breakers are disabled the future runs directly: its error
-    /// comes back as [`CallError::Failed`], nothing is rejected, timed out or
-    /// shielded from panics.
+    /// error unless the fallback was made with [`Fallback::on_any_error`];
+    /// so is a name the manager refuses ([`CallError::InvalidName`]: the
+    /// future does not run). When circuit breakers are disabled the future
+    /// runs directly: its error comes back as [`CallError::Failed`], nothing
+    /// is rejected, timed out or shielded from panics.
     ///
     /// ```
     /// use vibezen_recovery::{Fallback, Served, VibezenIntegration, WorkflowConfig};

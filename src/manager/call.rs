@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 
-use actix::{Context, Handler, MailboxError, Message, ResponseFuture};
+use actix::{Context, Handler, Message, ResponseFuture};
 
 use super::CircuitBreakerManager;
 use crate::circuit::{CallError, ProtectedCall};
@@ -17,13 +17,12 @@ use crate::classifier::{Classifier, OkIsSuccess};
 /// circuit actor is gone before it answers, the reply is
 /// [`CallError::Unavailable`], never a hang. A name that
 /// [`validate_circuit_name`](crate::validate_circuit_name) refuses creates
-/// nothing and yields `CallError::Unavailable(MailboxError::Closed)`, with
-/// the reason logged; check names up front with `validate_circuit_name` or
-/// create circuits with [`GetBreaker`](super::GetBreaker) to see the error.
+/// nothing, does not run the future and yields
+/// [`CallError::InvalidName`] with the reason.
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{Call, CircuitBreakerManager};
+/// use vibezen_recovery::{Call, CallError, CircuitBreakerManager};
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,6 +31,17 @@ use crate::classifier::{Classifier, OkIsSuccess};
 ///     .send(Call::new("database", async { Ok::<_, String>("ada") }))
 ///     .await?;
 /// assert_eq!(user.ok(), Some("ada"));
+///
+/// let reply = manager
+///     .send(Call::new("line\nbreak", async { Ok::<_, String>("never runs") }))
+///     .await?;
+/// let err = reply.unwrap_err();
+/// assert!(matches!(err, CallError::InvalidName(_)));
+/// assert_eq!(
+///     err.to_string(),
+///     "invalid circuit name \"line\\nbreak\": must not contain control characters; \
+///      no circuit was created and the call did not run"
+/// );
 /// # Ok(())
 /// # }
 /// ```
@@ -114,10 +124,7 @@ where
     fn handle(&mut self, Call { name, call }: Call<F, C>, _: &mut Context<Self>) -> Self::Result {
         let circuit = match self.get_or_create(name, None) {
             Ok(circuit) => circuit,
-            Err(err) => {
-                tracing::error!(error = %err, "call refused: no circuit can have this name");
-                return Box::pin(async { Err(CallError::Unavailable(MailboxError::Closed)) });
-            }
+            Err(err) => return Box::pin(async { Err(CallError::InvalidName(Box::new(err))) }),
         };
         // Enqueued now, so calls reach the circuit in the order the manager
         // received them.

@@ -18,6 +18,7 @@ use crate::ConfigError;
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ManagerError {
     /// No circuit has this name.
     UnknownCircuit(String),

@@ -228,5 +228,8 @@ pub fn circuits_json(json: &str) -> Result<(), String> {
             // One entry per line, and nothing else breaks a line.
             printable("the message", &err.to_string(), &['\n'])
         }
+        // `CircuitsFileError` is `#[non_exhaustive]`: a kind added later
+        // must be given its own check here.
+        Err(other) => Err(format!("an error this check does not know: {other:?}")),
     }
 }

@@ -5,14 +5,19 @@
 //!
 //! Faults are injected through `WriteStep::write_atomically_with_faults`,
 //! the seam `write_atomically` is built on; a panic in the hook stops the
-//! write where it is, with no clean-up, as a crash would.
+//! write where it is, with no clean-up, as a crash would. The seam exists
+//! only with the `fault-injection` feature: the tests that use it run with
+//! `cargo test --all-features`, as CI does, and plain `cargo test` skips
+//! them.
 
 use std::io;
+#[cfg(feature = "fault-injection")]
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
+#[cfg(feature = "fault-injection")]
 use proptest::prelude::*;
 use vibezen_recovery::{
     CircuitBreakerManager, ExportError, ExportStatsToFile, GetBreaker, WriteStep, write_atomically,
@@ -21,8 +26,10 @@ use vibezen_recovery::{
 use crate::common::{TempDir, within};
 
 const OLD: &str = r#"{"previous": "document"}"#;
+#[cfg(feature = "fault-injection")]
 const ENOSPC: i32 = 28;
 
+#[cfg(feature = "fault-injection")]
 fn new_contents(len: usize) -> Vec<u8> {
     (0..len).map(|i| b'a' + (i % 26) as u8).collect()
 }
@@ -59,6 +66,7 @@ fn assert_io_error(err: &ExportError, target: &Path, step: WriteStep) -> String 
     message
 }
 
+#[cfg(feature = "fault-injection")]
 #[test]
 fn a_full_disk_part_way_through_leaves_the_previous_file_and_no_temporary() {
     let (folder, path) = folder_with_previous_file();
@@ -86,6 +94,7 @@ fn a_full_disk_part_way_through_leaves_the_previous_file_and_no_temporary() {
     assert_eq!(folder.listing(), ["stats.json"]);
 }
 
+#[cfg(feature = "fault-injection")]
 proptest! {
     #![proptest_config(crate::proptest_config(64))]
 
@@ -135,6 +144,7 @@ proptest! {
 
 /// Runs the write and "crashes" (panics) just before `step`: nothing after
 /// that point runs, not even the clean-up.
+#[cfg(feature = "fault-injection")]
 fn crash_before(step: WriteStep, path: &Path, contents: &[u8]) -> Option<PathBuf> {
     let mut temporary = None;
     let crashed = catch_unwind(AssertUnwindSafe(|| {
@@ -155,6 +165,7 @@ fn age(path: &Path, by: Duration) {
     file.set_modified(SystemTime::now() - by).unwrap();
 }
 
+#[cfg(feature = "fault-injection")]
 #[test]
 fn a_crash_between_write_and_rename_leaves_the_previous_file_intact() {
     let (folder, path) = folder_with_previous_file();
@@ -183,6 +194,7 @@ fn a_crash_between_write_and_rename_leaves_the_previous_file_intact() {
     assert_eq!(folder.listing(), ["stats.json"]);
 }
 
+#[cfg(feature = "fault-injection")]
 #[test]
 fn a_crash_at_any_earlier_step_leaves_the_previous_file_intact() {
     for step in [WriteStep::CreateTemporary, WriteStep::Write] {

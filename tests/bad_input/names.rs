@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use actix::prelude::*;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
@@ -192,9 +191,11 @@ async fn every_entry_point_accepts_or_refuses_a_name_as_documented() {
                 .unwrap();
             match reply {
                 Ok(7) => assert!(ok, "Call ran for {context}"),
-                Err(CallError::Unavailable(MailboxError::Closed)) => {
-                    assert!(!ok, "Call refused {context}");
+                Err(ref err @ CallError::InvalidName(ref refused)) => {
+                    assert!(!ok, "Call refused {context}: {err}");
                     assert!(!ran.swap(false, Ordering::SeqCst), "ran for {context}");
+                    refused_readably(refused).unwrap();
+                    assert!(err.to_string().starts_with(&refused.to_string()));
                 }
                 other => panic!("Call {context}: {other:?}"),
             }
@@ -210,7 +211,11 @@ async fn every_entry_point_accepts_or_refuses_a_name_as_documented() {
                 Ok(Served::Service(7)) => assert!(ok, "protected_call ran for {context}"),
                 // A refusal is no rejection by an open circuit: the plain
                 // fallback does not answer it.
-                Err(CallError::Unavailable(MailboxError::Closed)) => assert!(!ok, "{context}"),
+                Err(CallError::InvalidName(refused)) => {
+                    assert!(!ok, "protected_call refused {context}: {refused}");
+                    assert!(!ran.swap(false, Ordering::SeqCst), "ran for {context}");
+                    refused_readably(&refused).unwrap();
+                }
                 other => panic!("protected_call {context}: {other:?}"),
             }
             let served = vibezen
@@ -224,7 +229,7 @@ async fn every_entry_point_accepts_or_refuses_a_name_as_documented() {
                 Ok(Served::Service(7)) => assert!(ok, "{context}"),
                 Ok(Served::Fallback {
                     value: 0,
-                    cause: CallError::Unavailable(_),
+                    cause: CallError::InvalidName(_),
                 }) => assert!(!ok, "{context}"),
                 other => panic!("protected_call on any error {context}: {other:?}"),
             }

@@ -321,3 +321,58 @@ async fn stop_drops_calls_in_flight_and_refuses_later_ones() {
     })
     .await;
 }
+
+#[actix::test]
+async fn a_call_error_is_an_error_for_any_displayable_service_error() {
+    use std::error::Error;
+
+    fn boxed<E: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
+        err: CallError<E>,
+    ) -> Box<dyn Error + Send + Sync> {
+        err.into()
+    }
+
+    tokio::time::pause();
+    within(async {
+        let circuit = start(CircuitBreakerConfig {
+            failure_threshold: 1,
+            ..Default::default()
+        });
+        // A `String` is no `Error`, yet its `CallError` is one.
+        let failed = circuit
+            .call(async { Err::<(), _>("503".to_string()) })
+            .await
+            .unwrap_err();
+        let failed = boxed(failed);
+        assert_eq!(failed.to_string(), "protected call failed: 503");
+        assert!(failed.source().is_none());
+
+        // The open error is the source of a rejection.
+        let open = boxed(succeed(&circuit).await.unwrap_err());
+        let source = open
+            .source()
+            .expect("a rejection has its open error as source");
+        assert!(source.is::<vibezen_recovery::CircuitBreakerOpenError>());
+    })
+    .await;
+
+    // The mailbox error is the source of an unavailable circuit.
+    let unavailable = boxed(CallError::<String>::Unavailable(MailboxError::Closed));
+    assert!(
+        unavailable.to_string().contains("has stopped"),
+        "{unavailable}"
+    );
+    let source = unavailable.source().expect("a mailbox error as source");
+    assert!(source.is::<MailboxError>());
+
+    // A service error that is an `Error` is still only in the message.
+    let io = boxed(CallError::Failed(std::io::Error::other("disk on fire")));
+    assert_eq!(io.to_string(), "protected call failed: disk on fire");
+    assert!(io.source().is_none());
+    for no_source in [
+        CallError::<String>::Timeout(secs(2)),
+        CallError::Panicked("boom".to_owned()),
+    ] {
+        assert!(boxed(no_source).source().is_none());
+    }
+}

@@ -174,6 +174,7 @@ fn a_path_that_names_no_file_is_refused() {
             matches!(err, ExportError::InvalidPath { .. }),
             "{path:?}: {err:?}"
         );
+        assert!(err.to_string().contains("such as `stats.json`"), "{err}");
     }
 }
 

@@ -121,7 +121,10 @@ async fn a_refused_name_or_config_creates_nothing() {
             .send(Call::new("", async { Ok::<u8, String>(1) }))
             .await
             .unwrap();
-        assert!(matches!(reply, Err(CallError::Unavailable(_))), "{reply:?}");
+        match reply {
+            Err(CallError::InvalidName(err)) => assert_eq!(err.field(), "name"),
+            other => panic!("expected the name to be refused, got {other:?}"),
+        }
         assert!(manager.send(AllStats).await.unwrap().is_empty());
 
         // A refused config for a live name is refused too; the circuit stays.
