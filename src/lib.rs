@@ -131,8 +131,8 @@ pub use integration::{
 };
 pub use manager::{
     AllStats, Call, CircuitBreakerManager, ExportStats, ExportStatsToFile, GetBreaker,
-    GetCircuitHandle, GetHealth, GetRestarts, ManagerError, ResetAll, ResetCircuit, SWEEP_INTERVAL,
-    SubscribeAll,
+    GetCircuitHandle, GetHealth, GetRegistry, GetRestarts, ManagerError, Registry, RegistryCall,
+    ResetAll, ResetCircuit, SWEEP_INTERVAL, SubscribeAll,
 };
 pub use name::{MAX_NAME_LEN, validate_circuit_name};
 pub use outcome::{Classification, Outcome};

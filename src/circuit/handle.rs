@@ -4,16 +4,14 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
-use std::time::Duration;
+use std::task::{Context, Poll};
 
-use actix::clock::{Instant, Sleep};
-use actix::dev::Request;
+use actix::clock::Instant;
 use actix::{Addr, Handler, MailboxError, Message, MessageResult};
 use pin_project_lite::pin_project;
 
-use super::guard::{Ended, settle};
-use super::permit::{Acquire, Permit};
+use super::call_state::{CallState, Trial};
+use super::permit::Acquire;
 use super::{CallError, CircuitBreaker, CircuitBreakerOpenError, ProtectedCall};
 use crate::classifier::{Classifier, OkIsSuccess};
 use crate::config::WindowConfig;
@@ -114,20 +112,30 @@ pub struct CircuitHandle {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    name: &'static String,
-    published: Arc<Published>,
-    slots: Arc<Slots>,
-    circuit: Addr<CircuitBreaker>,
-    rules: Rules,
+pub(crate) struct Inner {
+    pub(super) name: &'static String,
+    pub(super) published: Arc<Published>,
+    pub(super) slots: Arc<Slots>,
+    pub(super) circuit: Addr<CircuitBreaker>,
+    pub(super) rules: Rules,
     /// A count window's size, for the rate estimate; `None` for a time window.
-    count_window: Option<u64>,
+    pub(super) count_window: Option<u64>,
 }
 
 impl CircuitHandle {
     /// The circuit's name.
     pub fn name(&self) -> &str {
         self.inner.name
+    }
+
+    /// Whether the circuit's actor is gone (calls answer
+    /// [`CallError::Unavailable`]); ask its manager for the new one.
+    pub fn is_stopped(&self) -> bool {
+        self.inner.published.word().is_stopped()
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
     }
 
     /// The circuit's state as last published. A trip on its way reads as
@@ -192,12 +200,7 @@ impl CircuitHandle {
     {
         HandleCall {
             inner: &self.inner,
-            future: Some(call.future),
-            classifier: call.classifier,
-            deadline: Deadline::None,
-            trial: None,
-            stage: Stage::Fresh,
-            polling: false,
+            call: CallState::new(call),
         }
     }
 }
@@ -207,35 +210,14 @@ pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct HandleCall<'a, F, C = OkIsSuccess> {
         inner: &'a Inner,
-        // The caller's future, polled in place; dropped as soon as it ends.
         #[pin]
-        future: Option<F>,
-        classifier: C,
-        deadline: Deadline,
-        // A HALF_OPEN trial: the rare path, boxed to keep the common one small.
-        trial: Option<Box<Trial>>,
-        stage: Stage,
-        // True while the caller's future or classifier runs: if it is still
-        // true when the call is dropped, that code panicked.
-        polling: bool,
+        call: CallState<F, C>,
     }
 
     impl<F, C> PinnedDrop for HandleCall<'_, F, C> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            let outcome = if *this.polling { Outcome::Panic } else { Outcome::Cancelled };
-            match std::mem::replace(this.stage, Stage::Done) {
-                Stage::Closed(word) => this.inner.finish(word, outcome),
-                // A trial's permit reports a cancellation by itself when dropped.
-                Stage::Trial => {
-                    if let Some(trial) = this.trial.take() {
-                        if let Trial::Running { permit, .. } = *trial {
-                            permit.report_outcome(outcome);
-                        }
-                    }
-                }
-                Stage::Fresh | Stage::Done => {}
-            }
+            this.call.abandon(this.inner);
         }
     }
 }
@@ -248,47 +230,6 @@ impl<F, C> fmt::Debug for HandleCall<'_, F, C> {
     }
 }
 
-/// Where a [`HandleCall`] is. `Copy`, so that moving between stages never
-/// runs drop glue.
-#[derive(Clone, Copy)]
-enum Stage {
-    /// Not polled yet.
-    Fresh,
-    /// Admitted in CLOSED, in the generation of this word.
-    Closed(Word),
-    /// A HALF_OPEN trial, in `HandleCall::trial`.
-    Trial,
-    /// Answered.
-    Done,
-}
-
-/// How a call's deadline is kept.
-enum Deadline {
-    /// It has none.
-    None,
-    /// A tokio timer cuts it off.
-    Timer(Pin<Box<Sleep>>),
-    /// No timer could be set (no tokio runtime): a call that ends after it
-    /// is a timeout all the same. Boxed: the rare case.
-    Unenforced(Box<Instant>),
-}
-
-impl Deadline {
-    /// A timer for `at`, if there is a tokio runtime to run it.
-    fn at(at: Instant) -> Self {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            Deadline::Timer(Box::pin(tokio::time::sleep_until(at)))
-        } else {
-            Deadline::Unenforced(Box::new(at))
-        }
-    }
-}
-
-enum Trial {
-    Asking(Pin<Box<Request<CircuitBreaker, Acquire>>>),
-    Running { permit: Permit, limit: Duration },
-}
-
 impl<F, C, T, E> Future for HandleCall<'_, F, C>
 where
     F: Future<Output = Result<T, E>>,
@@ -296,134 +237,10 @@ where
 {
     type Output = Result<T, CallError<E>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        loop {
-            match *this.stage {
-                Stage::Fresh => {
-                    let word = this.inner.published.word();
-                    if !word.admits() {
-                        if let Some(refused) = this.inner.refuse(word) {
-                            *this.stage = Stage::Done;
-                            return Poll::Ready(Err(refused));
-                        }
-                        *this.trial = Some(this.inner.ask_for_trial());
-                        *this.stage = Stage::Trial;
-                        continue;
-                    }
-                    this.inner.slots.add(Count::Admitted);
-                    *this.stage = Stage::Closed(word);
-                    if let Some(limit) = this.inner.rules.call_timeout() {
-                        *this.deadline = Deadline::at(Instant::now() + limit);
-                    }
-                }
-                Stage::Closed(word) => {
-                    let limit = this.inner.rules.call_timeout().unwrap_or_default();
-                    let ended = ready!(poll_once(
-                        this.future.as_mut(),
-                        this.polling,
-                        this.deadline,
-                        limit,
-                        cx
-                    ));
-                    this.future.set(None);
-                    *this.polling = true;
-                    let (outcome, result) = settle(ended, &*this.classifier, false);
-                    *this.polling = false;
-                    *this.stage = Stage::Done;
-                    this.inner.finish(word, outcome);
-                    return Poll::Ready(result);
-                }
-                Stage::Trial => {
-                    let Some(trial) = this.trial.as_mut() else {
-                        unreachable!("HandleCall in a trial without one")
-                    };
-                    let ended = match &mut **trial {
-                        Trial::Asking(request) => {
-                            let permit = match ready!(request.as_mut().poll(cx)) {
-                                Ok(Ok(permit)) => permit,
-                                Ok(Err(open)) => {
-                                    *this.stage = Stage::Done;
-                                    *this.trial = None;
-                                    return Poll::Ready(Err(CallError::Open(open)));
-                                }
-                                Err(mailbox) => {
-                                    *this.stage = Stage::Done;
-                                    *this.trial = None;
-                                    return Poll::Ready(Err(CallError::Unavailable(mailbox)));
-                                }
-                            };
-                            let limit = match permit.deadline() {
-                                Some(at) => {
-                                    *this.deadline = Deadline::at(at);
-                                    at.saturating_duration_since(Instant::now())
-                                }
-                                None => Duration::ZERO,
-                            };
-                            **trial = Trial::Running { permit, limit };
-                            continue;
-                        }
-                        Trial::Running { limit, .. } => {
-                            ready!(poll_once(
-                                this.future.as_mut(),
-                                this.polling,
-                                this.deadline,
-                                *limit,
-                                cx
-                            ))
-                        }
-                    };
-                    this.future.set(None);
-                    *this.polling = true;
-                    let (outcome, result) = settle(ended, &*this.classifier, false);
-                    *this.polling = false;
-                    *this.stage = Stage::Done;
-                    if let Some(Trial::Running { permit, .. }) =
-                        this.trial.take().map(|trial| *trial)
-                    {
-                        permit.report_outcome(outcome);
-                    }
-                    return Poll::Ready(result);
-                }
-                Stage::Done => panic!("HandleCall polled after it completed"),
-            }
-        }
-    }
-}
-
-/// Polls the caller's future once, then the deadline. A call that ends in
-/// the same poll as its timer fires ended in time, as the actor's guard
-/// also has it.
-///
-/// A panic in the caller's future is not caught here: on the fast path the
-/// future runs in the caller's own task, so its panic unwinds there as it
-/// would without a circuit (and costs nothing when there is none). `polling`
-/// stays set, and the call's drop counts the panic.
-#[inline]
-fn poll_once<F: Future>(
-    future: Pin<&mut Option<F>>,
-    polling: &mut bool,
-    deadline: &mut Deadline,
-    limit: Duration,
-    cx: &mut Context<'_>,
-) -> Poll<Ended<F::Output>> {
-    let Some(future) = future.as_pin_mut() else {
-        panic!("HandleCall polled after its future ended")
-    };
-    *polling = true;
-    let polled = future.poll(cx);
-    *polling = false;
-    match (polled, deadline) {
-        // Ended at last, but later than allowed.
-        (Poll::Ready(_), Deadline::Unenforced(at)) if Instant::now() > **at => {
-            Poll::Ready(Ended::TimedOut(limit))
-        }
-        (Poll::Ready(output), _) => Poll::Ready(Ended::Completed(output)),
-        (Poll::Pending, Deadline::Timer(sleep)) => match sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Ended::TimedOut(limit)),
-            Poll::Pending => Poll::Pending,
-        },
-        (Poll::Pending, _) => Poll::Pending,
+        let this = self.project();
+        this.call.poll_with(this.inner, cx)
     }
 }
 
@@ -433,7 +250,7 @@ impl Inner {
     /// a permit (trials stay exact). Inline, so that the refusal is built in
     /// the caller's return slot.
     #[inline]
-    fn refuse<E>(&self, word: Word) -> Option<CallError<E>> {
+    pub(super) fn refuse<E>(&self, word: Word) -> Option<CallError<E>> {
         if word.is_stopped() {
             return Some(CallError::Unavailable(MailboxError::Closed));
         }
@@ -452,7 +269,7 @@ impl Inner {
 
     /// Asks the actor for a HALF_OPEN trial permit.
     #[cold]
-    fn ask_for_trial(&self) -> Box<Trial> {
+    pub(super) fn ask_for_trial(&self) -> Box<Trial> {
         Box::new(Trial::Asking(Box::pin(self.circuit.send(Acquire))))
     }
 
@@ -460,7 +277,7 @@ impl Inner {
     /// after its generation ended is counted, but must not drive the new
     /// state.
     #[inline]
-    fn finish(&self, word: Word, outcome: Outcome) {
+    pub(super) fn finish(&self, word: Word, outcome: Outcome) {
         let generation = word.generation();
         if self.published.word().generation() != generation {
             self.slots.add(Count::Stale(outcome));

@@ -9,6 +9,7 @@
 //! the deadline finds it HALF_OPEN, whether or not the timer got to run.
 
 mod call;
+mod call_state;
 mod error;
 mod events;
 mod ext;
@@ -40,6 +41,8 @@ pub use permit::{Acquire, Permit};
 pub use stats::{CircuitStats, Stats};
 
 use events::Subscribers;
+
+pub(crate) use call_state::CallState;
 
 /// How many state changes a circuit remembers for [`CircuitStats`].
 pub const HISTORY_LIMIT: usize = 100;

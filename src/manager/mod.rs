@@ -25,6 +25,7 @@ mod call;
 mod control;
 mod error;
 mod get;
+mod registry;
 mod report;
 mod supervision;
 
@@ -41,6 +42,7 @@ pub use call::Call;
 pub use control::{ResetAll, ResetCircuit, SubscribeAll};
 pub use error::ManagerError;
 pub use get::{GetBreaker, GetCircuitHandle};
+pub use registry::{GetRegistry, Registry, RegistryCall};
 pub use report::{AllStats, ExportStats, ExportStatsToFile, GetHealth};
 pub use supervision::GetRestarts;
 
@@ -72,6 +74,8 @@ pub struct CircuitBreakerManager {
     circuits: BTreeMap<String, Supervised>,
     subscribers: Vec<Recipient<StateChanged>>,
     sweep_interval: Duration,
+    /// The read view handed out by `GetRegistry`, once someone asked.
+    registry: Option<Registry>,
 }
 
 /// A circuit and what it takes to bring it back.
@@ -101,6 +105,7 @@ impl CircuitBreakerManager {
             circuits: BTreeMap::new(),
             subscribers: Vec::new(),
             sweep_interval: SWEEP_INTERVAL,
+            registry: None,
         })
     }
 

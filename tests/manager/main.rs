@@ -4,6 +4,7 @@
 mod common;
 mod export;
 mod health;
+mod registry;
 mod routing;
 mod supervision;
 mod support;
