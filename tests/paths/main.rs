@@ -46,3 +46,4 @@ macro_rules! on_every_path {
 }
 
 mod rules;
+mod timeouts;

@@ -6,6 +6,7 @@ pub use crate::common::*;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use actix::prelude::*;
 use vibezen_recovery::{
@@ -29,6 +30,15 @@ pub enum Path {
     Handle,
     /// `manager.send(Call::protected(NAME, ProtectedCall::new(future).classify_with(classifier)))`.
     Manager,
+}
+
+impl Path {
+    /// Whether the circuit itself cuts a call off at its deadline (and the
+    /// caller gets `CallError::Timeout`). On the permit path the caller runs
+    /// the work and gets its own result; the circuit only counts it.
+    pub fn cuts_off(self) -> bool {
+        self != Path::Permit
+    }
 }
 
 /// Runs `case` on `path` on tokio's paused clock, under the test deadline.
@@ -213,6 +223,15 @@ pub fn assert_rejected(path: Path, answer: Answer, state: CircuitState) {
     );
 }
 
+/// Asserts that the caller was cut off after `limit`.
+#[track_caller]
+pub fn assert_timed_out(path: Path, answer: Answer, limit: Duration) {
+    assert!(
+        matches!(answer, Err(CallError::Timeout(l)) if l == limit),
+        "{path:?}: expected Err(Timeout({limit:?})), got {answer:?}"
+    );
+}
+
 /// A future that answers `result` at once, and the flag it raises when
 /// polled.
 pub fn flagged(
@@ -237,6 +256,12 @@ pub fn was_polled(flag: &AtomicBool) -> bool {
 
 /// A future that answers `result` at once.
 pub async fn now(result: Result<u32, &'static str>) -> Result<u32, &'static str> {
+    result
+}
+
+/// A future that answers `result` after `after` (on the paused clock).
+pub async fn slow(after: Duration, result: Result<u32, &'static str>) -> Result<u32, &'static str> {
+    tokio::time::sleep(after).await;
     result
 }
 
