@@ -47,3 +47,4 @@ macro_rules! on_every_path {
 
 mod rules;
 mod timeouts;
+mod trials;
