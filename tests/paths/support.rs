@@ -33,6 +33,8 @@ pub enum Path {
 }
 
 impl Path {
+    pub const ALL: [Path; 4] = [Path::Message, Path::Permit, Path::Handle, Path::Manager];
+
     /// Whether the circuit itself cuts a call off at its deadline (and the
     /// caller gets `CallError::Timeout`). On the permit path the caller runs
     /// the work and gets its own result; the circuit only counts it.
