@@ -152,13 +152,23 @@ impl Rules {
         self.call_timeout
     }
 
-    /// What an outcome reported by the caller counts as: a success or
-    /// failure reported at or after the call's deadline is a timeout, since
-    /// the work ran longer than allowed (at the deadline itself the circuit
-    /// may already have reclaimed a trial's slot).
+    /// Whether a call that ended at `ended_at` ran past its deadline. One
+    /// that ends at the deadline itself is in time, as a timer that fires
+    /// in the same instant has it.
+    #[inline]
+    pub fn is_late(deadline: Instant, ended_at: Instant) -> bool {
+        ended_at > deadline
+    }
+
+    /// What an outcome reported by the caller counts as: whatever the call
+    /// came to, if it ended past its deadline ([`is_late`](Self::is_late))
+    /// it is a timeout, as a call the circuit cuts off is. Only a call given
+    /// up unreported stays cancelled.
     pub fn judge_report(outcome: Outcome, deadline: Option<Instant>, now: Instant) -> Outcome {
         match outcome {
-            Outcome::Success | Outcome::Failure if deadline.is_some_and(|at| now >= at) => {
+            Outcome::Success | Outcome::Failure | Outcome::Ignored
+                if deadline.is_some_and(|at| Rules::is_late(at, now)) =>
+            {
                 Outcome::Timeout
             }
             outcome => outcome,

@@ -19,6 +19,7 @@ use crate::classifier::Classifier;
 use crate::fast_path::slots::Count;
 use crate::fast_path::word::Word;
 use crate::outcome::Outcome;
+use crate::rules::Rules;
 
 pin_project! {
     /// Where a fast-path call is, and what it holds.
@@ -27,13 +28,50 @@ pin_project! {
         #[pin]
         future: Option<F>,
         classifier: C,
-        deadline: Deadline,
-        // A HALF_OPEN trial: the rare path, boxed to keep the common one small.
-        trial: Option<Box<Trial>>,
+        // A deadline or a HALF_OPEN trial: the rare parts, boxed together
+        // so that a plain CLOSED call carries one null pointer and drops
+        // with one test.
+        rare: Option<Pin<Box<Rare>>>,
         stage: Stage,
         // True while the caller's future or classifier runs: if it is still
         // true when the call is dropped, that code panicked.
         polling: bool,
+    }
+}
+
+pin_project! {
+    /// What only some calls need.
+    struct Rare {
+        // Cuts the call off at `at`, if a tokio runtime could set it.
+        #[pin]
+        timer: Option<Sleep>,
+        // The deadline: a call that ends after it is a timeout, on every path.
+        at: Option<Instant>,
+        // How long the call was allowed, for its timeout error.
+        limit: Duration,
+        trial: Option<Trial>,
+    }
+}
+
+impl Rare {
+    fn boxed() -> Pin<Box<Rare>> {
+        Box::pin(Rare {
+            timer: None,
+            at: None,
+            limit: Duration::ZERO,
+            trial: None,
+        })
+    }
+
+    /// Keeps the deadline `at`: a timer if there is a tokio runtime to run
+    /// it, else a check when the call ends.
+    fn keep_deadline(mut self: Pin<&mut Self>, at: Instant, limit: Duration) {
+        let mut this = self.as_mut().project();
+        *this.at = Some(at);
+        *this.limit = limit;
+        if tokio::runtime::Handle::try_current().is_ok() {
+            this.timer.set(Some(tokio::time::sleep_until(at)));
+        }
     }
 }
 
@@ -44,37 +82,15 @@ enum Stage {
     Fresh,
     /// Admitted in CLOSED, in the generation of this word.
     Closed(Word),
-    /// A HALF_OPEN trial, in `CallState::trial`.
+    /// A HALF_OPEN trial, in `Rare::trial`.
     Trial,
     /// Answered.
     Done,
 }
 
-/// How a call's deadline is kept.
-enum Deadline {
-    /// It has none.
-    None,
-    /// A tokio timer cuts it off.
-    Timer(Pin<Box<Sleep>>),
-    /// No timer could be set (no tokio runtime): a call that ends after it
-    /// is a timeout all the same. Boxed: the rare case.
-    Unenforced(Box<Instant>),
-}
-
-impl Deadline {
-    /// A timer for `at`, if there is a tokio runtime to run it.
-    fn at(at: Instant) -> Self {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            Deadline::Timer(Box::pin(tokio::time::sleep_until(at)))
-        } else {
-            Deadline::Unenforced(Box::new(at))
-        }
-    }
-}
-
 pub(super) enum Trial {
     Asking(Pin<Box<Request<CircuitBreaker, Acquire>>>),
-    Running { permit: Permit, limit: Duration },
+    Running(Permit),
 }
 
 impl<F, C> CallState<F, C> {
@@ -82,16 +98,26 @@ impl<F, C> CallState<F, C> {
         CallState {
             future: Some(call.future),
             classifier: call.classifier,
-            deadline: Deadline::None,
-            trial: None,
+            rare: None,
             stage: Stage::Fresh,
             polling: false,
         }
     }
 
     /// The call is dropped: one that was admitted and had not ended counts
-    /// as cancelled, or as a panic if its own code was running.
+    /// as cancelled, or as a panic if its own code was running. Inline and
+    /// one test for the common case, a call that has answered.
+    #[inline]
     pub(crate) fn abandon(self: Pin<&mut Self>, inner: &Inner) {
+        if matches!(self.stage, Stage::Done | Stage::Fresh) {
+            return;
+        }
+        self.abandon_running(inner);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn abandon_running(self: Pin<&mut Self>, inner: &Inner) {
         let this = self.project();
         let outcome = if *this.polling {
             Outcome::Panic
@@ -102,10 +128,12 @@ impl<F, C> CallState<F, C> {
             Stage::Closed(word) => inner.finish(word, outcome),
             // A trial's permit reports a cancellation by itself when dropped.
             Stage::Trial => {
-                if let Some(trial) = this.trial.take() {
-                    if let Trial::Running { permit, .. } = *trial {
-                        permit.report_outcome(outcome);
-                    }
+                let trial = this
+                    .rare
+                    .as_mut()
+                    .and_then(|rare| rare.as_mut().project().trial.take());
+                if let Some(Trial::Running(permit)) = trial {
+                    permit.report_outcome(outcome);
                 }
             }
             Stage::Fresh | Stage::Done => {}
@@ -133,23 +161,25 @@ impl<F, C> CallState<F, C> {
                             *this.stage = Stage::Done;
                             return Poll::Ready(Err(refused));
                         }
-                        *this.trial = Some(inner.ask_for_trial());
+                        let mut rare = Rare::boxed();
+                        *rare.as_mut().project().trial = Some(inner.ask_for_trial());
+                        *this.rare = Some(rare);
                         *this.stage = Stage::Trial;
                         continue;
                     }
                     inner.slots.add(Count::Admitted);
                     *this.stage = Stage::Closed(word);
                     if let Some(limit) = inner.rules.call_timeout() {
-                        *this.deadline = Deadline::at(Instant::now() + limit);
+                        let mut rare = Rare::boxed();
+                        rare.as_mut().keep_deadline(Instant::now() + limit, limit);
+                        *this.rare = Some(rare);
                     }
                 }
                 Stage::Closed(word) => {
-                    let limit = inner.rules.call_timeout().unwrap_or_default();
                     let ended = ready!(poll_once(
                         this.future.as_mut(),
                         this.polling,
-                        this.deadline,
-                        limit,
+                        this.rare.as_mut(),
                         cx
                     ));
                     this.future.set(None);
@@ -161,52 +191,43 @@ impl<F, C> CallState<F, C> {
                     return Poll::Ready(result);
                 }
                 Stage::Trial => {
-                    let Some(trial) = this.trial.as_mut() else {
+                    let Some(rare) = this.rare.as_mut() else {
                         unreachable!("a fast-path call in a trial without one")
                     };
-                    let ended = match &mut **trial {
-                        Trial::Asking(request) => {
-                            let permit = match ready!(request.as_mut().poll(cx)) {
-                                Ok(Ok(permit)) => permit,
-                                Ok(Err(open)) => {
-                                    *this.stage = Stage::Done;
-                                    *this.trial = None;
-                                    return Poll::Ready(Err(CallError::Open(open)));
-                                }
-                                Err(mailbox) => {
-                                    *this.stage = Stage::Done;
-                                    *this.trial = None;
-                                    return Poll::Ready(Err(CallError::Unavailable(mailbox)));
-                                }
-                            };
-                            let limit = match permit.deadline() {
-                                Some(at) => {
-                                    *this.deadline = Deadline::at(at);
-                                    at.saturating_duration_since(Instant::now())
-                                }
-                                None => Duration::ZERO,
-                            };
-                            **trial = Trial::Running { permit, limit };
-                            continue;
+                    if let Some(Trial::Asking(request)) = rare.as_mut().project().trial {
+                        let permit = match ready!(request.as_mut().poll(cx)) {
+                            Ok(Ok(permit)) => permit,
+                            Ok(Err(open)) => {
+                                *this.stage = Stage::Done;
+                                return Poll::Ready(Err(CallError::Open(open)));
+                            }
+                            Err(mailbox) => {
+                                *this.stage = Stage::Done;
+                                return Poll::Ready(Err(CallError::Unavailable(mailbox)));
+                            }
+                        };
+                        if let Some(at) = permit.deadline() {
+                            let limit = at.saturating_duration_since(Instant::now());
+                            rare.as_mut().keep_deadline(at, limit);
                         }
-                        Trial::Running { limit, .. } => {
-                            ready!(poll_once(
-                                this.future.as_mut(),
-                                this.polling,
-                                this.deadline,
-                                *limit,
-                                cx
-                            ))
-                        }
-                    };
+                        *rare.as_mut().project().trial = Some(Trial::Running(permit));
+                    }
+                    let ended = ready!(poll_once(
+                        this.future.as_mut(),
+                        this.polling,
+                        this.rare.as_mut(),
+                        cx
+                    ));
                     this.future.set(None);
                     *this.polling = true;
                     let (outcome, result) = settle(ended, &*this.classifier, false);
                     *this.polling = false;
                     *this.stage = Stage::Done;
-                    if let Some(Trial::Running { permit, .. }) =
-                        this.trial.take().map(|trial| *trial)
-                    {
+                    let trial = this
+                        .rare
+                        .as_mut()
+                        .and_then(|rare| rare.as_mut().project().trial.take());
+                    if let Some(Trial::Running(permit)) = trial {
                         permit.report_outcome(outcome);
                     }
                     return Poll::Ready(result);
@@ -217,9 +238,9 @@ impl<F, C> CallState<F, C> {
     }
 }
 
-/// Polls the caller's future once, then the deadline. A call that ends in
-/// the same poll as its timer fires ended in time, as the actor's guard
-/// also has it.
+/// Polls the caller's future once, then the deadline. A call that ends
+/// after its deadline is a timeout ([`Rules::is_late`]), whether or not a
+/// timer fired first.
 ///
 /// A panic in the caller's future is not caught here: on the fast path the
 /// future runs in the caller's own task, so its panic unwinds there as it
@@ -229,8 +250,7 @@ impl<F, C> CallState<F, C> {
 fn poll_once<F: Future>(
     future: Pin<&mut Option<F>>,
     polling: &mut bool,
-    deadline: &mut Deadline,
-    limit: Duration,
+    rare: Option<&mut Pin<Box<Rare>>>,
     cx: &mut Context<'_>,
 ) -> Poll<Ended<F::Output>> {
     let Some(future) = future.as_pin_mut() else {
@@ -239,16 +259,22 @@ fn poll_once<F: Future>(
     *polling = true;
     let polled = future.poll(cx);
     *polling = false;
-    match (polled, deadline) {
-        // Ended at last, but later than allowed.
-        (Poll::Ready(_), Deadline::Unenforced(at)) if Instant::now() > **at => {
-            Poll::Ready(Ended::TimedOut(limit))
+    let Some(rare) = rare else {
+        return polled.map(Ended::Completed);
+    };
+    let rare = rare.as_mut().project();
+    let Some(at) = *rare.at else {
+        return polled.map(Ended::Completed);
+    };
+    match polled {
+        // Ended, but later than allowed: a timeout, as on every path.
+        Poll::Ready(_) if Rules::is_late(at.into_std(), Instant::now().into_std()) => {
+            Poll::Ready(Ended::TimedOut(*rare.limit))
         }
-        (Poll::Ready(output), _) => Poll::Ready(Ended::Completed(output)),
-        (Poll::Pending, Deadline::Timer(sleep)) => match sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Ended::TimedOut(limit)),
-            Poll::Pending => Poll::Pending,
+        Poll::Ready(output) => Poll::Ready(Ended::Completed(output)),
+        Poll::Pending => match rare.timer.as_pin_mut().map(|timer| timer.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Ended::TimedOut(*rare.limit)),
+            _ => Poll::Pending,
         },
-        (Poll::Pending, _) => Poll::Pending,
     }
 }

@@ -12,6 +12,7 @@ use futures_util::FutureExt;
 use super::CallError;
 use crate::classifier::Classifier;
 use crate::outcome::Outcome;
+use crate::rules::Rules;
 
 /// How a guarded future ended.
 pub(crate) enum Ended<O> {
@@ -39,11 +40,16 @@ impl Deadline {
 }
 
 /// Polls `future` to its end, catching a panic and cutting it off at the
-/// deadline. Without a deadline it reads no clock and sets no timer.
+/// deadline; one that ends after it (in the poll its timer fires, say) is a
+/// timeout too ([`Rules::is_late`]). Without a deadline it reads no clock
+/// and sets no timer.
 pub(crate) async fn guarded<F: Future>(future: F, deadline: Option<Deadline>) -> Ended<F::Output> {
     let caught = AssertUnwindSafe(future).catch_unwind();
     let result = match deadline {
         Some(Deadline { at, limit }) => match tokio::time::timeout_at(at, caught).await {
+            Ok(_) if Rules::is_late(at.into_std(), Instant::now().into_std()) => {
+                return Ended::TimedOut(limit);
+            }
             Ok(result) => result,
             Err(_) => return Ended::TimedOut(limit),
         },

@@ -269,8 +269,8 @@ impl Inner {
 
     /// Asks the actor for a HALF_OPEN trial permit.
     #[cold]
-    pub(super) fn ask_for_trial(&self) -> Box<Trial> {
-        Box::new(Trial::Asking(Box::pin(self.circuit.send(Acquire))))
+    pub(super) fn ask_for_trial(&self) -> Trial {
+        Trial::Asking(Box::pin(self.circuit.send(Acquire)))
     }
 
     /// Counts how an admitted CLOSED call ended. An outcome that arrives

@@ -52,9 +52,10 @@ impl Handler<Acquire> for CircuitBreaker {
 /// went.
 ///
 /// Report with [`success`](Self::success), [`failure`](Self::failure),
-/// [`ignore`](Self::ignore) or [`record`](Self::record). A report at or after the
-/// permit's [`deadline`](Self::deadline) counts as a timeout, since the work
-/// ran longer than `call_timeout` allows. A permit dropped without a report
+/// [`ignore`](Self::ignore) or [`record`](Self::record). A report after the
+/// permit's [`deadline`](Self::deadline) counts as a timeout whatever it
+/// says, since the work ran longer than `call_timeout` allows (a call the
+/// circuit runs itself is cut off then). A permit dropped without a report
 /// counts as cancelled (neither success nor failure) and frees its
 /// half-open trial slot.
 ///
@@ -112,8 +113,8 @@ impl Permit {
         self.report(classifier.classify(result));
     }
 
-    /// Reports the call as `classification` says; a success or failure
-    /// reported at or after the deadline is a timeout ([`Rules::judge_report`]).
+    /// Reports the call as `classification` says; reported after the
+    /// deadline, it is a timeout ([`Rules::judge_report`]).
     pub fn report(mut self, classification: Classification) {
         let outcome = Rules::judge_report(
             classification.into(),
