@@ -104,6 +104,7 @@ pub mod integration;
 mod manager;
 mod name;
 pub mod outcome;
+pub mod prelude;
 pub mod presets;
 pub mod rules;
 mod seconds;
