@@ -2,6 +2,11 @@
 //! ways to call it and what they answer, its events, the manager and the
 //! VIBEZEN integration facade, and the [`presets`] module.
 //!
+//! Everything here is a re-export; each item's home is the module it is
+//! written in ([`circuit`](crate::circuit), [`manager`](crate::manager),
+//! [`integration`](crate::integration), ...), where the rest of the crate
+//! lives too.
+//!
 //! ```
 //! use actix::Actor;
 //! use vibezen_recovery::prelude::*;

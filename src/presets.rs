@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use vibezen_recovery::{CircuitBreakerConfig, presets};
+//! use vibezen_recovery::prelude::*;
 //!
 //! let config = CircuitBreakerConfig {
 //!     call_timeout: Some(Duration::from_secs(90)), // our model is slower still

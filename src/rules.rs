@@ -10,8 +10,9 @@
 //! obeys it.
 //!
 //! ```
+//! use vibezen_recovery::prelude::*;
 //! use vibezen_recovery::rules::{Admission, Refusal, Rules, Status, WindowCounts};
-//! use vibezen_recovery::{CircuitBreakerConfig, CircuitState, TransitionReason};
+//! use vibezen_recovery::transition::TransitionReason;
 //!
 //!
 //! let rules = Rules::new(&CircuitBreakerConfig { failure_threshold: 3, ..Default::default() });

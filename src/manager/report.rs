@@ -15,7 +15,8 @@ use crate::health::HealthSnapshot;
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{AllStats, CircuitBreakerManager, GetBreaker};
+/// use vibezen_recovery::manager::AllStats;
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,7 +38,7 @@ pub struct AllStats;
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{CircuitBreakerManager, GetHealth};
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -56,7 +57,8 @@ pub struct GetHealth;
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{CircuitBreakerManager, ExportStats, GetBreaker};
+/// use vibezen_recovery::manager::ExportStats;
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -79,7 +81,7 @@ pub struct ExportStats;
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{CircuitBreakerManager, ExportStatsToFile};
+/// use vibezen_recovery::manager::{CircuitBreakerManager, ExportStatsToFile};
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
