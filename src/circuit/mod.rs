@@ -240,7 +240,7 @@ impl fmt::Debug for CircuitBreaker {
     }
 }
 
-/// Back to CLOSED with the window, counters and timers cleared (the seed's
+/// Back to CLOSED with the window, counters and timers cleared (VIBEZEN's
 /// `breaker.reset()`). Starts a new generation even if the circuit was
 /// CLOSED, so outcomes of calls admitted before the reset no longer count.
 #[derive(Debug, Clone, Copy, Message)]

@@ -22,7 +22,7 @@ pub const MIN_BUCKET: Duration = Duration::from_millis(1);
 
 /// How one circuit decides to open, probe and close.
 ///
-/// A plain struct with public fields: start from [`Default`] (the VIBEZEN seed's
+/// A plain struct with public fields: start from [`Default`] (VIBEZEN's
 /// values) and change what you need. [`validate`](Self::validate) refuses a
 /// config the breaker cannot work with; every constructor that takes a config
 /// calls it.

@@ -1,7 +1,7 @@
 //! The VIBEZEN integration facade: default circuits from presets, protected
 //! calls with fallbacks, degradation and recovery handlers, a health report
 //! with recommendations, and the switch that tells a workflow whether to go
-//! on (the seed's `VIBEZENCircuitBreakerIntegration`).
+//! on (VIBEZEN's `VIBEZENCircuitBreakerIntegration`).
 //!
 //! [`VibezenIntegration`] is a handle: clone it freely; every clone talks to
 //! the same [`CircuitBreakerManager`] and handler runner. It starts actors,

@@ -26,7 +26,7 @@ pub const NEAR_THRESHOLD: f64 = 0.8;
 /// Completed calls needed before totals say anything about thresholds.
 pub const MIN_CALLS_FOR_ADVICE: u64 = 20;
 
-/// The seed's `get_health_report()`: the health snapshot, the critical
+/// VIBEZEN's `get_health_report()`: the health snapshot, the critical
 /// services that are down, and recommendations.
 ///
 /// ```

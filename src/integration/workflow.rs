@@ -5,8 +5,8 @@ use std::time::Duration;
 use crate::config::{CircuitBreakerConfig, ConfigError};
 use crate::seconds::MAX_DURATION;
 
-/// The settings of a [`VibezenIntegration`](super::VibezenIntegration) (the
-/// seed's `VIBEZENConfig(enable_circuit_breaker=True, ...)`).
+/// The settings of a [`VibezenIntegration`](super::VibezenIntegration)
+/// (VIBEZEN's `VIBEZENConfig(enable_circuit_breaker=True, ...)`).
 ///
 /// ```
 /// use vibezen_recovery::integration::WorkflowConfig;

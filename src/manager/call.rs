@@ -10,7 +10,7 @@ use crate::circuit::{CallError, ProtectedCall};
 use crate::classifier::{Classifier, OkIsSuccess};
 
 /// Runs a future through the circuit named `name`, creating the circuit with
-/// the manager's default config if it does not exist yet (the seed's
+/// the manager's default config if it does not exist yet (VIBEZEN's
 /// `manager.call(name, func)`).
 ///
 /// The reply is the circuit's: the future's `Ok`, or a [`CallError`]. If the

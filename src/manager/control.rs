@@ -6,7 +6,7 @@ use futures_util::future::join_all;
 use super::{CircuitBreakerManager, ManagerError};
 use crate::circuit::{Reset, StateChanged, Subscribe};
 
-/// Resets the named circuit to CLOSED (the seed's `breaker.reset()`, by
+/// Resets the named circuit to CLOSED (VIBEZEN's `breaker.reset()`, by
 /// name). The reply comes once the circuit has reset. A name the manager
 /// does not know is [`ManagerError::UnknownCircuit`], not a silent no-op.
 ///

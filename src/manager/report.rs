@@ -33,7 +33,7 @@ use crate::health::HealthSnapshot;
 #[rtype(result = "Vec<CircuitStats>")]
 pub struct AllStats;
 
-/// Asks for the [`HealthSnapshot`] of every circuit (the seed's
+/// Asks for the [`HealthSnapshot`] of every circuit (VIBEZEN's
 /// `manager.get_circuit_health()`).
 ///
 /// ```
@@ -52,7 +52,7 @@ pub struct AllStats;
 pub struct GetHealth;
 
 /// Asks for every circuit's statistics and the health snapshot as pretty
-/// JSON (a [`StatsExport`]; the seed's `manager.export_stats()`). The schema
+/// JSON (a [`StatsExport`]; VIBEZEN's `manager.export_stats()`). The schema
 /// is in `docs/manager.md`.
 ///
 /// ```
@@ -77,7 +77,7 @@ pub struct ExportStats;
 /// Writes the [`ExportStats`] document to a file, atomically (see
 /// [`write_atomically`]): a reader sees the previous file or the new one,
 /// never part of one; on error the previous file is untouched and no
-/// temporary file is left (the seed's `manager.export_stats(path)`).
+/// temporary file is left (VIBEZEN's `manager.export_stats(path)`).
 ///
 /// ```
 /// use actix::Actor;
