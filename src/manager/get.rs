@@ -7,7 +7,7 @@ use crate::circuit::{CircuitBreaker, CircuitHandle, GetHandle};
 use crate::config::{CircuitBreakerConfig, ConfigError};
 
 /// Asks the manager for the circuit named `name`, creating it if there is
-/// none (the seed's `manager.get_breaker(name, config)`).
+/// none (VIBEZEN's `manager.get_breaker(name, config)`).
 ///
 /// The same name always yields the same circuit, whose state everyone who
 /// holds it shares. A live circuit is never replaced: asking again with

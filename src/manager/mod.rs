@@ -46,7 +46,7 @@ pub use supervision::GetRestarts;
 /// How often the manager looks for dead circuits on its own.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
-/// An actor that owns named circuits (the seed's `CircuitBreakerManager`).
+/// An actor that owns named circuits (VIBEZEN's `CircuitBreakerManager`).
 ///
 /// ```
 /// use actix::Actor;
