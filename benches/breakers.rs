@@ -32,10 +32,7 @@ use actix::{Actor, Addr, Arbiter, System, SystemRunner};
 use criterion::{
     BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
 };
-use vibezen_recovery::{
-    Acquire, Call, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerExt, CircuitBreakerManager,
-    CircuitHandle, GetBreaker, GetCircuitHandle, GetHandle, ProtectedCall,
-};
+use vibezen_recovery::prelude::*;
 
 use support::*;
 
@@ -67,7 +64,7 @@ fn opened(system: &SystemRunner, name: &str) -> (Addr<CircuitBreaker>, CircuitHa
     system.block_on(async {
         let _ = addr.call(maybe_fail(true)).await;
     });
-    assert_eq!(handle.state(), vibezen_recovery::CircuitState::Open);
+    assert_eq!(handle.state(), CircuitState::Open);
     (addr, handle)
 }
 

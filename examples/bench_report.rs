@@ -21,17 +21,15 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
-use vibezen_recovery::Outcome;
 
 use actix::prelude::*;
 use failsafe::futures::CircuitBreaker as _;
 use futures_util::future::join_all;
-use vibezen_recovery::{
-    Acquire, AllStats, Call, CallError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerExt,
-    CircuitBreakerManager, CircuitHandle, CircuitState, ExportStats, GetBreaker, GetCircuitHandle,
-    GetHandle, GetHealth, GetRegistry, ProtectedCall, StateChanged, Stats, Stop, Subscribe,
-    TransitionReason, WindowConfig,
-};
+use vibezen_recovery::circuit::Stop;
+use vibezen_recovery::config::WindowConfig;
+use vibezen_recovery::manager::{AllStats, ExportStats};
+use vibezen_recovery::prelude::*;
+use vibezen_recovery::transition::TransitionReason;
 
 use support::*;
 

@@ -6,13 +6,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use vibezen_recovery::Outcome;
 
 use actix::prelude::*;
-use vibezen_recovery::{
-    CallError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerExt, StateChanged, Stats,
-    Subscribe,
-};
+use vibezen_recovery::prelude::*;
 
 /// A pretend AI provider that is down until someone says it recovered.
 #[derive(Clone, Default)]

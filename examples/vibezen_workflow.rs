@@ -11,10 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use vibezen_recovery::{
-    CircuitsFile, ExportStatsToFile, Fallback, HealthReport, Served, VibezenIntegration,
-    WorkflowConfig,
-};
+use vibezen_recovery::integration::{CircuitsFile, HealthReport, Served, WorkflowConfig};
+use vibezen_recovery::manager::ExportStatsToFile;
+use vibezen_recovery::prelude::*;
 
 /// The circuits, as a VIBEZEN deployment would keep them in a file: the
 /// seed's presets, with timeouts shortened for a demo that runs in seconds.

@@ -5,15 +5,16 @@ use crate::outcome::Classification;
 
 /// Decides what a call's result counts as.
 ///
-/// Every path takes the same classifier: [`ProtectedCall::classify`](crate::ProtectedCall::classify)
-/// (and so the manager's [`Call::protected`](crate::Call::protected)),
-/// [`CircuitHandle::call_with`](crate::CircuitHandle::call_with) and
-/// [`Permit::record_with`](crate::Permit::record_with). Any
+/// Every path takes the same classifier: [`ProtectedCall::classify`](crate::circuit::ProtectedCall::classify)
+/// (and so the manager's [`Call::protected`](crate::manager::Call::protected)),
+/// [`CircuitHandle::call_with`](crate::circuit::CircuitHandle::call_with) and
+/// [`Permit::record_with`](crate::circuit::Permit::record_with). Any
 /// `Fn(&Result<T, E>) -> Classification` is one; [`OkIsSuccess`], the
 /// default, says `Ok` is a success and `Err` a failure.
 ///
 /// ```
-/// use vibezen_recovery::{Classification, Classifier};
+/// use vibezen_recovery::classifier::Classifier;
+/// use vibezen_recovery::outcome::Classification;
 ///
 /// let not_found_is_no_outage = |result: &Result<u32, String>| match result {
 ///     Err(e) if e.starts_with("404") => Classification::Ignored,

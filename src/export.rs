@@ -24,7 +24,7 @@ pub const EXPORT_SCHEMA_VERSION: u32 = 1;
 /// Everything a manager knows about its circuits, as exported.
 ///
 /// ```
-/// use vibezen_recovery::StatsExport;
+/// use vibezen_recovery::export::StatsExport;
 ///
 /// let export = StatsExport::new(Vec::new());
 /// let json: serde_json::Value = serde_json::from_str(&export.to_json())?;
@@ -189,7 +189,7 @@ impl std::error::Error for ExportError {
 /// let folder = std::env::temp_dir().join(format!("vibezen-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&folder)?;
 /// let path = folder.join("stats.json");
-/// vibezen_recovery::write_atomically(&path, b"{}")?;
+/// vibezen_recovery::export::write_atomically(&path, b"{}")?;
 /// assert_eq!(std::fs::read_to_string(&path)?, "{}");
 /// # std::fs::remove_dir_all(&folder)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())

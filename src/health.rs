@@ -30,7 +30,7 @@ pub const CRITICAL_WEIGHT: f64 = 3.0;
 /// three times what an optional one does.
 ///
 /// ```
-/// use vibezen_recovery::HealthSnapshot;
+/// use vibezen_recovery::health::HealthSnapshot;
 ///
 /// let empty = HealthSnapshot::from_stats(&[]);
 /// assert_eq!(empty.health_score, 1.0);
@@ -67,7 +67,8 @@ pub struct CircuitHealth {
 /// counts as 0), half of that when HALF_OPEN, 0 when OPEN; always in [0, 1].
 ///
 /// ```
-/// use vibezen_recovery::{CircuitState, circuit_score};
+/// use vibezen_recovery::health::circuit_score;
+/// use vibezen_recovery::state::CircuitState;
 ///
 /// assert_eq!(circuit_score(CircuitState::Closed, None), 1.0);
 /// assert_eq!(circuit_score(CircuitState::Closed, Some(0.25)), 0.75);
@@ -93,7 +94,8 @@ impl HealthSnapshot {
     ///
     /// ```
     /// use actix::Actor;
-    /// use vibezen_recovery::{CircuitBreaker, CircuitBreakerConfig, HealthSnapshot, Stats};
+    /// use vibezen_recovery::health::HealthSnapshot;
+    /// use vibezen_recovery::prelude::*;
     ///
     /// # #[actix::main]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -136,7 +138,7 @@ impl HealthSnapshot {
     /// The critical circuits that are not CLOSED (OPEN or HALF_OPEN), sorted.
     ///
     /// ```
-    /// use vibezen_recovery::HealthSnapshot;
+    /// use vibezen_recovery::health::HealthSnapshot;
     ///
     /// assert!(HealthSnapshot::from_stats(&[]).critical_down().is_empty());
     /// ```
@@ -151,7 +153,7 @@ impl HealthSnapshot {
     /// Whether any critical circuit is OPEN.
     ///
     /// ```
-    /// use vibezen_recovery::HealthSnapshot;
+    /// use vibezen_recovery::health::HealthSnapshot;
     ///
     /// assert!(!HealthSnapshot::from_stats(&[]).any_critical_open());
     /// ```

@@ -1,6 +1,18 @@
 //! Circuit breakers on actix actors: fault tolerance and graceful degradation
 //! for calls to external services (AI APIs, caches, search, knowledge graphs).
 //!
+//! # Where things are
+//!
+//! Everyday use needs one import, `use vibezen_recovery::prelude::*;`: the
+//! [`prelude`] holds the circuit actor, its config, the ways to call it, its
+//! errors and events, the manager, the integration facade and [`presets`].
+//! Everything else lives in exactly one public module that mirrors the file
+//! or folder it is written in: [`circuit`] (the actor, its messages and
+//! handle), [`manager`], [`integration`], [`config`], [`name`], [`state`],
+//! [`outcome`], [`classifier`], [`totals`], [`transition`], [`health`],
+//! [`export`], [`presets`], and the functional core in [`rules`] and
+//! [`state_machine`]. Nothing is re-exported at the crate root.
+//!
 //! # The model
 //!
 //! A circuit watches the calls to one service. While the service behaves the
@@ -19,34 +31,40 @@
 //! # Functional core, actor shell
 //!
 //! The rules live in [`state_machine::StateMachine`], plain Rust driven by a
-//! clock that is passed in. Each circuit is a [`CircuitBreaker`] actor that
-//! owns one state machine, one timer, its subscribers and its history; it is
-//! the only writer of its state. Every transition starts a new *generation*:
-//! the outcome of a call admitted in an earlier generation is counted in the
+//! clock that is passed in. Each circuit is a
+//! [`CircuitBreaker`](circuit::CircuitBreaker) actor that owns one state
+//! machine, one timer, its subscribers and its history; it is the only
+//! writer of its state. Every transition starts a new *generation*: the
+//! outcome of a call admitted in an earlier generation is counted in the
 //! totals but never drives the new state, so a slow call from before an
 //! outage cannot close a circuit that has since opened.
 //!
 //! # Three ways to call, and one to listen
 //!
-//! - [`ProtectedCall`]: `addr.send(ProtectedCall::new(future)).await`; the
-//!   future runs on the circuit's arbiter, concurrently with other calls,
-//!   cut off at `call_timeout` and shielded from panics.
-//!   [`CircuitBreakerExt::call`] folds the mailbox error into one `Result`.
-//! - [`CircuitHandle`] (from [`GetHandle`]): the fast path. The circuit
+//! - [`ProtectedCall`](circuit::ProtectedCall):
+//!   `addr.send(ProtectedCall::new(future)).await`; the future runs on the
+//!   circuit's arbiter, concurrently with other calls, cut off at
+//!   `call_timeout` and shielded from panics.
+//!   [`CircuitBreakerExt::call`](circuit::CircuitBreakerExt::call) folds the
+//!   mailbox error into one `Result`.
+//! - [`CircuitHandle`](circuit::CircuitHandle) (from
+//!   [`GetHandle`](circuit::GetHandle)): the fast path. The circuit
 //!   publishes its state in one atomic word; a handle admits or rejects from
 //!   it, runs the future on your own task and counts the outcome in a
 //!   per-thread slot, with no message and no allocation (about 11 ns). Only
 //!   the outcome that crosses a threshold tells the actor, which stays the
 //!   only writer of transitions, timers and events.
-//! - [`Acquire`] a [`Permit`], do the work on your own task (for futures that
-//!   are not `Send`, or blocking work), then report the outcome.
-//! - [`Subscribe`] a recipient to [`StateChanged`] events to degrade and
-//!   recover gracefully.
+//! - [`Acquire`](circuit::Acquire) a [`Permit`](circuit::Permit), do the
+//!   work on your own task (for futures that are not `Send`, or blocking
+//!   work), then report the outcome.
+//! - [`Subscribe`](circuit::Subscribe) a recipient to
+//!   [`StateChanged`](circuit::StateChanged) events to degrade and recover
+//!   gracefully.
 //!
 //! ```
 //! use std::time::Duration;
 //! use actix::Actor;
-//! use vibezen_recovery::{CallError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerExt};
+//! use vibezen_recovery::prelude::*;
 //!
 //! # #[actix::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -67,14 +85,19 @@
 //!
 //! # Many circuits
 //!
-//! A [`CircuitBreakerManager`] is a supervisor actor that owns named
-//! circuits: [`GetBreaker`] gets or creates one, [`Call`] routes a call to
-//! it by name, [`GetHealth`] scores the whole system (critical circuits
-//! weigh more), [`ExportStats`] and [`ExportStatsToFile`] write every
-//! circuit's statistics as JSON, and a circuit whose actor dies is recreated.
-//! [`VibezenIntegration`] is the seed's facade on top: circuits from
+//! A [`CircuitBreakerManager`](manager::CircuitBreakerManager) is a
+//! supervisor actor that owns named circuits:
+//! [`GetBreaker`](manager::GetBreaker) gets or creates one,
+//! [`Call`](manager::Call) routes a call to it by name,
+//! [`GetHealth`](manager::GetHealth) scores the whole system (critical
+//! circuits weigh more), [`ExportStats`](manager::ExportStats) and
+//! [`ExportStatsToFile`](manager::ExportStatsToFile) write every circuit's
+//! statistics as JSON, and a circuit whose actor dies is recreated.
+//! [`VibezenIntegration`](integration::VibezenIntegration) is the facade on
+//! top, VIBEZEN's `VIBEZENCircuitBreakerIntegration` in Rust: circuits from
 //! [`presets`] or a JSON file, fallbacks, degradation and recovery handlers
-//! (subscribers to [`StateChanged`], never callbacks inside a circuit), a
+//! (subscribers to [`StateChanged`](circuit::StateChanged), never callbacks
+//! inside a circuit), a
 //! health report with recommendations, and `should_continue_workflow`. The
 //! guide is `docs/manager.md`.
 //!
@@ -82,6 +105,7 @@
 //! circuits with `tokio::time::pause()` and `advance`; wall-clock timestamps
 //! (`chrono`) appear only in events and statistics.
 #![forbid(unsafe_code)]
+#![warn(unnameable_types)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 // The README's examples are compiled and run as doc tests.
@@ -94,51 +118,22 @@ struct ReadmeDoctests;
 #[doc = include_str!("../docs/manager.md")]
 struct ManagerGuideDoctests;
 
-mod circuit;
-mod classifier;
-mod config;
-mod export;
+pub mod circuit;
+pub mod classifier;
+pub mod config;
+pub mod export;
 mod fast_path;
-mod health;
+pub mod health;
 pub mod integration;
-mod manager;
-mod name;
+pub mod manager;
+pub mod name;
 pub mod outcome;
+pub mod prelude;
 pub mod presets;
 pub mod rules;
 mod seconds;
-mod state;
+pub mod state;
 pub mod state_machine;
-mod totals;
-mod transition;
+pub mod totals;
+pub mod transition;
 mod window;
-
-pub use circuit::{
-    Acquire, CallError, CircuitBreaker, CircuitBreakerExt, CircuitBreakerOpenError, CircuitHandle,
-    CircuitStats, GetHandle, HISTORY_LIMIT, MAX_SUBSCRIBER_BACKLOG, Permit, ProtectedCall, Reset,
-    StateChanged, Stats, Stop, Subscribe, Unsubscribe,
-};
-pub use classifier::{Classifier, OkIsSuccess};
-pub use config::{
-    CircuitBreakerConfig, ConfigError, MAX_WINDOW_BUCKETS, MAX_WINDOW_CALLS, MIN_BUCKET,
-    WindowConfig,
-};
-pub use export::{EXPORT_SCHEMA_VERSION, ExportError, StatsExport, WriteStep, write_atomically};
-pub use health::{CRITICAL_WEIGHT, CircuitHealth, HealthSnapshot, circuit_score};
-pub use integration::{
-    CircuitsFile, CircuitsFileError, EntryError, Fallback, HealthReport, Served,
-    VibezenIntegration, WorkflowConfig,
-};
-pub use manager::{
-    AllStats, Call, CircuitBreakerManager, ExportStats, ExportStatsToFile, GetBreaker,
-    GetCircuitHandle, GetHealth, GetRegistry, GetRestarts, ManagerError, Registry, RegistryCall,
-    ResetAll, ResetCircuit, SWEEP_INTERVAL, SubscribeAll,
-};
-pub use name::{MAX_NAME_LEN, validate_circuit_name};
-pub use outcome::{Classification, Outcome};
-pub use presets::Preset;
-pub use rules::RECLAIM_GRACE;
-pub use seconds::MAX_DURATION;
-pub use state::CircuitState;
-pub use totals::CallTotals;
-pub use transition::TransitionReason;

@@ -1,6 +1,6 @@
 //! What a circuit may be called.
 
-use crate::ConfigError;
+use crate::config::ConfigError;
 
 /// The longest circuit name, in bytes.
 pub const MAX_NAME_LEN: usize = 256;
@@ -10,7 +10,7 @@ pub const MAX_NAME_LEN: usize = 256;
 /// break logs, metrics labels and file names). Any other Unicode is welcome.
 ///
 /// ```
-/// use vibezen_recovery::validate_circuit_name;
+/// use vibezen_recovery::name::validate_circuit_name;
 ///
 /// assert!(validate_circuit_name("ai_provider_openai").is_ok());
 /// assert!(validate_circuit_name("検索").is_ok());

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize, Serializer};
 /// otherwise, for example that a "not found" error is no sign of an outage.
 ///
 /// ```
-/// use vibezen_recovery::{Classification, ProtectedCall};
+/// use vibezen_recovery::prelude::*;
 ///
 /// let call = ProtectedCall::new(async { Err::<u32, _>("404 not found".to_string()) })
 ///     .classify(|result| match result {

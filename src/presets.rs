@@ -1,6 +1,6 @@
 //! Ready-made configs for the five kinds of service a VIBEZEN workflow calls.
 //!
-//! Each value follows the seed's best practices: services that fail fast and
+//! Each value follows VIBEZEN's best practices: services that fail fast and
 //! cheaply trip sooner, critical services must prove a recovery with more
 //! trial successes, and slow AI calls get a call timeout so a hung request
 //! counts as the failure it is. Start from a preset and change what your
@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use vibezen_recovery::{CircuitBreakerConfig, presets};
+//! use vibezen_recovery::prelude::*;
 //!
 //! let config = CircuitBreakerConfig {
 //!     call_timeout: Some(Duration::from_secs(90)), // our model is slower still
@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{CircuitBreakerConfig, WindowConfig};
 
-/// A kind of service with a ready-made config. In JSON it is named as in the
-/// seed (`"AI_PROVIDER"`), for example in a circuits file.
+/// A kind of service with a ready-made config. In JSON it is named as in
+/// VIBEZEN's Python API (`"AI_PROVIDER"`), for example in a circuits file.
 ///
 /// ```
 /// use vibezen_recovery::presets::Preset;
@@ -51,7 +51,7 @@ pub enum Preset {
 }
 
 impl Preset {
-    /// Every preset, in the seed's order.
+    /// Every preset, in the order VIBEZEN's Python API lists them.
     pub const ALL: [Preset; 5] = [
         Preset::AiProvider,
         Preset::CacheService,
@@ -79,7 +79,7 @@ impl Preset {
         }
     }
 
-    /// The name used in JSON and in the seed, such as `AI_PROVIDER`.
+    /// The name used in JSON and in VIBEZEN's Python API, such as `AI_PROVIDER`.
     pub fn name(self) -> &'static str {
         match self {
             Preset::AiProvider => "AI_PROVIDER",

@@ -10,8 +10,9 @@
 //! obeys it.
 //!
 //! ```
+//! use vibezen_recovery::prelude::*;
 //! use vibezen_recovery::rules::{Admission, Refusal, Rules, Status, WindowCounts};
-//! use vibezen_recovery::{CircuitBreakerConfig, CircuitState, TransitionReason};
+//! use vibezen_recovery::transition::TransitionReason;
 //!
 //!
 //! let rules = Rules::new(&CircuitBreakerConfig { failure_threshold: 3, ..Default::default() });
@@ -38,6 +39,10 @@ pub use crate::window::WindowCounts;
 /// trial that has not reported: time for a report that was already on its
 /// way (a busy circuit may read it late) to count as what it was.
 pub const RECLAIM_GRACE: Duration = Duration::from_millis(100);
+
+/// The granularity of tokio's timers: a timer set for an instant fires on
+/// the first millisecond tick at or after it.
+pub const TIMER_TICK: Duration = Duration::from_millis(1);
 
 /// The decisions of one circuit, built once from its config.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,12 +157,13 @@ impl Rules {
         self.call_timeout
     }
 
-    /// Whether a call that ended at `ended_at` ran past its deadline. One
-    /// that ends at the deadline itself is in time, as a timer that fires
-    /// in the same instant has it.
+    /// Whether a call that ended at `ended_at` ran past its deadline: by
+    /// more than [`TIMER_TICK`], the granularity of the timers that cut
+    /// calls off, so that a call that ends in the poll where its timer
+    /// fires is in time on every path, as it is for the timer.
     #[inline]
     pub fn is_late(deadline: Instant, ended_at: Instant) -> bool {
-        ended_at > deadline
+        ended_at > deadline + TIMER_TICK
     }
 
     /// What an outcome reported by the caller counts as: whatever the call

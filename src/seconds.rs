@@ -1,5 +1,5 @@
 //! Durations on the wire as seconds in floating point (`"timeout": 60.0`), the
-//! shape the VIBEZEN seed's configs use.
+//! shape VIBEZEN's configs use.
 
 use std::time::Duration;
 

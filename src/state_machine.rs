@@ -10,8 +10,8 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
+//! use vibezen_recovery::prelude::*;
 //! use vibezen_recovery::state_machine::StateMachine;
-//! use vibezen_recovery::{CircuitBreakerConfig, CircuitState, Outcome};
 //!
 //! let config = CircuitBreakerConfig { failure_threshold: 2, ..Default::default() };
 //! let t0 = Instant::now();
@@ -27,21 +27,18 @@
 //! machine.poll(t0 + Duration::from_secs(60));
 //! assert_eq!(machine.state(), CircuitState::HalfOpen);
 //! assert_eq!(machine.drain_transitions().count(), 2);
-//! # Ok::<(), vibezen_recovery::ConfigError>(())
+//! # Ok::<(), vibezen_recovery::config::ConfigError>(())
 //! ```
 
 use std::time::Instant;
 
-use crate::ConfigError;
-use crate::config::CircuitBreakerConfig;
+use crate::config::{CircuitBreakerConfig, ConfigError};
 use crate::outcome::{Outcome, OutcomeCounts};
 use crate::rules::{Admission, RECLAIM_GRACE, Refusal, Rules, Status};
 use crate::state::CircuitState;
 use crate::totals::CallTotals;
-use crate::transition::TransitionReason;
+use crate::transition::{Transition, TransitionReason};
 use crate::window::{SlidingWindow, WindowCounts};
-
-pub use crate::transition::Transition;
 
 /// Proof that a call was admitted; hand it back to
 /// [`StateMachine::record`] with the call's outcome. It is not `Clone`, so
@@ -49,7 +46,8 @@ pub use crate::transition::Transition;
 ///
 /// ```compile_fail
 /// # use std::time::Instant;
-/// # use vibezen_recovery::{state_machine::StateMachine, CircuitBreakerConfig, Outcome};
+/// # use vibezen_recovery::prelude::*;
+/// # use vibezen_recovery::state_machine::StateMachine;
 /// # let now = Instant::now();
 /// # let mut machine = StateMachine::new(CircuitBreakerConfig::default(), now).unwrap();
 /// let ticket = machine.try_acquire(now).unwrap();

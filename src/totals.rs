@@ -17,7 +17,8 @@ use crate::outcome::{Outcome, OutcomeCounts};
 /// under its [`plural`](Outcome::plural): `{"calls": 3, "successes": 2, ...}`.
 ///
 /// ```
-/// use vibezen_recovery::{CallTotals, Outcome};
+/// use vibezen_recovery::outcome::Outcome;
+/// use vibezen_recovery::totals::CallTotals;
 ///
 /// let mut totals = CallTotals::default();
 /// totals.calls = 3;

@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
-use vibezen_recovery::{
-    CircuitBreakerConfig, ConfigError, MAX_DURATION, MAX_NAME_LEN, MAX_WINDOW_BUCKETS,
-    MAX_WINDOW_CALLS, MIN_BUCKET, WindowConfig, validate_circuit_name,
+use vibezen_recovery::config::{
+    CircuitBreakerConfig, ConfigError, MAX_DURATION, MAX_WINDOW_BUCKETS, MAX_WINDOW_CALLS,
+    MIN_BUCKET, WindowConfig,
 };
+use vibezen_recovery::name::{MAX_NAME_LEN, validate_circuit_name};
 
 const ONE_NS: Duration = Duration::from_nanos(1);
 

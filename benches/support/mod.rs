@@ -17,7 +17,7 @@ use failsafe::failure_policy::{ConsecutiveFailures, consecutive_failures};
 use failsafe::{Config, StateMachine, backoff};
 use tower::{Service, ServiceExt};
 use tower_resilience_circuitbreaker::{CircuitBreakerError, CircuitBreakerLayer};
-use vibezen_recovery::{CircuitBreakerConfig, WindowConfig};
+use vibezen_recovery::config::{CircuitBreakerConfig, WindowConfig};
 
 /// The protected work: a trivial async fn that succeeds.
 #[inline(never)]

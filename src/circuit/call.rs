@@ -19,12 +19,12 @@ use crate::outcome::Classification;
 /// when it ends; a rejected future is never polled. The only bounds are
 /// `Send + 'static` on the future, its `T` and `E` and the classifier. The
 /// same `ProtectedCall` can instead run on the caller's own task through a
-/// [`CircuitHandle::call_with`](crate::CircuitHandle::call_with), where the
+/// [`CircuitHandle::call_with`](crate::circuit::CircuitHandle::call_with), where the
 /// future need not be `Send`.
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{CallError, CircuitBreaker, CircuitBreakerConfig, ProtectedCall};
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix::MailboxError;
 use actix::clock::Instant;
 
-use crate::ConfigError;
+use crate::config::ConfigError;
 use crate::rules::Refusal;
 use crate::state::CircuitState;
 
@@ -116,7 +116,7 @@ impl Error for CircuitBreakerOpenError {}
 /// ```
 /// use std::error::Error;
 /// use actix::Actor;
-/// use vibezen_recovery::{CircuitBreaker, CircuitBreakerConfig, CircuitBreakerExt};
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn Error>> {
@@ -150,9 +150,9 @@ pub enum CallError<E> {
     /// The circuit actor is gone (stopped, or its arbiter shut down).
     Unavailable(MailboxError),
     /// A name the manager refused (see
-    /// [`validate_circuit_name`](crate::validate_circuit_name)): nothing was
+    /// [`validate_circuit_name`](crate::name::validate_circuit_name)): nothing was
     /// created and the call did not run. Only a call routed by name, through
-    /// the manager's [`Call`](crate::Call), can get this.
+    /// the manager's [`Call`](crate::manager::Call), can get this.
     ///
     /// Boxed so that this rare error does not make every `CallError`, and
     /// every `Result` of a protected call, larger: a `ConfigError` is 48

@@ -46,7 +46,7 @@ impl StateChanged {
 ///
 /// ```
 /// use actix::prelude::*;
-/// use vibezen_recovery::{CircuitBreaker, CircuitBreakerConfig, StateChanged, Subscribe};
+/// use vibezen_recovery::prelude::*;
 ///
 /// struct Alerts;
 /// impl Actor for Alerts { type Context = Context<Self>; }

@@ -12,7 +12,7 @@ use crate::classifier::Classifier;
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{CircuitBreaker, CircuitBreakerConfig, CircuitBreakerExt};
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

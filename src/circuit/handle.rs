@@ -91,7 +91,7 @@ impl Handler<Wake> for CircuitBreaker {
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{CircuitBreaker, CircuitBreakerConfig, GetHandle};
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -156,7 +156,7 @@ impl CircuitHandle {
     /// `Send` when it is). Dropping it before it ends counts the call as
     /// cancelled.
     ///
-    /// Two things differ from [`ProtectedCall`](crate::ProtectedCall), both
+    /// Two things differ from [`ProtectedCall`](crate::circuit::ProtectedCall), both
     /// because the work runs in the caller's own task rather than on the
     /// circuit's arbiter:
     /// - A panic in `future` is counted as a panic (a failure) and then
@@ -179,8 +179,7 @@ impl CircuitHandle {
     ///
     /// ```
     /// use actix::Actor;
-    /// use vibezen_recovery::{CircuitBreaker, CircuitBreakerConfig, Classification, GetHandle};
-    /// use vibezen_recovery::{Outcome, ProtectedCall, Stats};
+    /// use vibezen_recovery::prelude::*;
     ///
     /// # #[actix::main]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,6 +1,13 @@
 //! The circuit actor: a thin shell that owns a [`StateMachine`], its timer,
 //! its subscribers and its history.
 //!
+//! This module holds the actor, [`CircuitBreaker`]; the messages it answers
+//! ([`ProtectedCall`], [`Acquire`], [`GetHandle`], [`Reset`], [`Stop`],
+//! [`Stats`], [`Subscribe`], [`Unsubscribe`]) and what they answer with
+//! ([`Permit`], [`CircuitHandle`] and its [`HandleCall`], [`CircuitStats`],
+//! [`StateChanged`] events); [`CircuitBreakerExt`]; and the errors a call
+//! can end in, [`CallError`] and [`CircuitBreakerOpenError`].
+//!
 //! Every message handler reads the clock once, lets the state machine apply
 //! whatever came due, does its work, then publishes the transitions the
 //! machine made and re-arms the one timer to the machine's next deadline.
@@ -25,8 +32,7 @@ use actix::clock::Instant;
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, SpawnHandle};
 use chrono::{DateTime, Utc};
 
-use crate::ConfigError;
-use crate::config::CircuitBreakerConfig;
+use crate::config::{CircuitBreakerConfig, ConfigError};
 use crate::fast_path::FastPath;
 use crate::name::{intern, validate_circuit_name};
 use crate::outcome::Outcome;
@@ -36,7 +42,7 @@ pub use call::ProtectedCall;
 pub use error::{CallError, CircuitBreakerOpenError};
 pub use events::{MAX_SUBSCRIBER_BACKLOG, StateChanged, Subscribe, Unsubscribe};
 pub use ext::CircuitBreakerExt;
-pub use handle::{CircuitHandle, GetHandle};
+pub use handle::{CircuitHandle, GetHandle, HandleCall};
 pub use permit::{Acquire, Permit};
 pub use stats::{CircuitStats, Stats};
 
@@ -50,7 +56,7 @@ pub const HISTORY_LIMIT: usize = 100;
 /// One circuit, as an actix actor.
 ///
 /// ```
-/// use vibezen_recovery::{CircuitBreaker, CircuitBreakerConfig, CallError, ProtectedCall};
+/// use vibezen_recovery::prelude::*;
 /// use actix::Actor;
 ///
 /// # #[actix::main]
@@ -237,7 +243,7 @@ impl fmt::Debug for CircuitBreaker {
     }
 }
 
-/// Back to CLOSED with the window, counters and timers cleared (the seed's
+/// Back to CLOSED with the window, counters and timers cleared (VIBEZEN's
 /// `breaker.reset()`). Starts a new generation even if the circuit was
 /// CLOSED, so outcomes of calls admitted before the reset no longer count.
 #[derive(Debug, Clone, Copy, Message)]

@@ -19,7 +19,7 @@ use crate::state_machine::Ticket;
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{Acquire, CircuitBreaker, CircuitBreakerConfig};
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -60,7 +60,7 @@ impl Handler<Acquire> for CircuitBreaker {
 /// half-open trial slot.
 ///
 /// The circuit cannot stop work it does not run: stop by the deadline. A
-/// HALF_OPEN trial that has not reported [`RECLAIM_GRACE`](crate::RECLAIM_GRACE)
+/// HALF_OPEN trial that has not reported [`RECLAIM_GRACE`](crate::rules::RECLAIM_GRACE)
 /// after its deadline loses its slot (counted as a timeout, which reopens
 /// the circuit), and a new trial may then start while the old work still
 /// runs.
@@ -92,12 +92,11 @@ impl Permit {
     }
 
     /// Reports a result as `classifier` judges it: the same classifiers
-    /// that [`ProtectedCall::classify`](crate::ProtectedCall::classify) takes.
+    /// that [`ProtectedCall::classify`](crate::circuit::ProtectedCall::classify) takes.
     ///
     /// ```
     /// use actix::Actor;
-    /// use vibezen_recovery::{Acquire, CircuitBreaker, CircuitBreakerConfig, Classification, Stats};
-    /// use vibezen_recovery::Outcome;
+    /// use vibezen_recovery::prelude::*;
     ///
     /// # #[actix::main]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -13,7 +13,7 @@ use crate::totals::CallTotals;
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{CircuitBreaker, CircuitBreakerConfig, CircuitState, Stats};
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,13 +1,17 @@
-//! The settings of one circuit: thresholds, timeouts and the sliding window.
+//! The settings of one circuit: thresholds, timeouts and the sliding window
+//! ([`CircuitBreakerConfig`], [`WindowConfig`]), the bounds they are checked
+//! against, and the [`ConfigError`] a bad one gets.
 
 use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::seconds::{self, MAX_DURATION};
+use crate::seconds;
 
 pub(crate) mod json;
+
+pub use crate::seconds::MAX_DURATION;
 
 /// The largest count-based window, in calls.
 pub const MAX_WINDOW_CALLS: u32 = 100_000;
@@ -18,14 +22,14 @@ pub const MIN_BUCKET: Duration = Duration::from_millis(1);
 
 /// How one circuit decides to open, probe and close.
 ///
-/// A plain struct with public fields: start from [`Default`] (the VIBEZEN seed's
+/// A plain struct with public fields: start from [`Default`] (VIBEZEN's
 /// values) and change what you need. [`validate`](Self::validate) refuses a
 /// config the breaker cannot work with; every constructor that takes a config
 /// calls it.
 ///
 /// ```
 /// use std::time::Duration;
-/// use vibezen_recovery::CircuitBreakerConfig;
+/// use vibezen_recovery::config::CircuitBreakerConfig;
 ///
 /// let config = CircuitBreakerConfig {
 ///     failure_threshold: 3,
@@ -40,14 +44,14 @@ pub const MIN_BUCKET: Duration = Duration::from_millis(1);
 ///
 /// ```
 /// use std::time::Duration;
-/// use vibezen_recovery::CircuitBreakerConfig;
+/// use vibezen_recovery::config::CircuitBreakerConfig;
 ///
 /// let config = CircuitBreakerConfig::from_json(r#"{"failure_threshold": 5, "timeout": 60.0}"#)?;
 /// assert_eq!(config.timeout, Duration::from_secs(60));
 ///
 /// let err = CircuitBreakerConfig::from_json(r#"{"timout": 60.0}"#).unwrap_err();
 /// assert_eq!(err.field(), "timout");
-/// # Ok::<(), vibezen_recovery::ConfigError>(())
+/// # Ok::<(), vibezen_recovery::config::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -152,7 +156,7 @@ impl CircuitBreakerConfig {
     /// Checks every field; the first one that is wrong is named in the error.
     ///
     /// ```
-    /// use vibezen_recovery::CircuitBreakerConfig;
+    /// use vibezen_recovery::config::CircuitBreakerConfig;
     ///
     /// let config = CircuitBreakerConfig { failure_rate_threshold: 1.5, ..Default::default() };
     /// let err = config.validate().unwrap_err();
@@ -276,7 +280,7 @@ pub enum ConfigError {
         /// What is wrong, bounded in length.
         reason: String,
     },
-    /// A circuit name the breaker refuses (see [`validate_circuit_name`](crate::validate_circuit_name)).
+    /// A circuit name the breaker refuses (see [`validate_circuit_name`](crate::name::validate_circuit_name)).
     InvalidName {
         /// The name as given, with control characters escaped.
         name: String,

@@ -1,6 +1,6 @@
 //! The fast path's shared state and its owner's side.
 //!
-//! A circuit that hands out a [`CircuitHandle`](crate::CircuitHandle)
+//! A circuit that hands out a [`CircuitHandle`](crate::circuit::CircuitHandle)
 //! publishes its state for callers to read without a message
 //! ([`published`]) and lets them count outcomes in per-thread slots
 //! ([`slots`]). [`FastPath`] is what the circuit actor keeps of it: before

@@ -20,7 +20,7 @@ use crate::circuit::CallError;
 /// The fallback runs on the caller's task, so it need not be `Send`.
 ///
 /// ```
-/// use vibezen_recovery::Fallback;
+/// use vibezen_recovery::integration::Fallback;
 ///
 /// let cached = Fallback::new(|| async { "cached answer".to_string() });
 /// assert!(!cached.covers_failures());
@@ -85,7 +85,8 @@ impl<T> fmt::Debug for Fallback<T> {
 /// Who answered a protected call.
 ///
 /// ```
-/// use vibezen_recovery::{CallError, Served};
+/// use vibezen_recovery::circuit::CallError;
+/// use vibezen_recovery::integration::Served;
 ///
 /// let served: Served<&str, String> = Served::Service("fresh");
 /// assert!(!served.used_fallback());

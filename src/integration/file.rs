@@ -24,16 +24,16 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::ConfigError;
-use crate::config::CircuitBreakerConfig;
 use crate::config::json::{config_from_value, json_error, parse_object_document};
+use crate::config::{CircuitBreakerConfig, ConfigError};
 use crate::name::{shown_name, validate_circuit_name};
 use crate::presets::Preset;
 
 /// A set of named circuit configs, every one valid.
 ///
 /// ```
-/// use vibezen_recovery::{CircuitsFile, presets};
+/// use vibezen_recovery::integration::CircuitsFile;
+/// use vibezen_recovery::presets;
 ///
 /// let file = CircuitsFile::from_json(r#"{"circuits": {
 ///     "search": {"preset": "SEARCH_SERVICE", "overrides": {"critical": true}},
@@ -42,7 +42,7 @@ use crate::presets::Preset;
 /// assert!(file.circuits["search"].critical);
 /// assert_eq!(file.circuits["search"].timeout, presets::search_service().timeout);
 /// assert_eq!(file.circuits["billing"].failure_threshold, 2);
-/// # Ok::<(), vibezen_recovery::CircuitsFileError>(())
+/// # Ok::<(), vibezen_recovery::integration::CircuitsFileError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CircuitsFile {
@@ -160,7 +160,7 @@ impl CircuitsFile {
     /// Checks a circuits document.
     ///
     /// ```
-    /// use vibezen_recovery::{CircuitsFile, CircuitsFileError};
+    /// use vibezen_recovery::integration::{CircuitsFile, CircuitsFileError};
     ///
     /// let err = CircuitsFile::from_json(r#"{"circuits": {
     ///     "a": {"preset": "AI_PROVIDR"},

@@ -1,7 +1,7 @@
 //! The VIBEZEN integration facade: default circuits from presets, protected
 //! calls with fallbacks, degradation and recovery handlers, a health report
 //! with recommendations, and the switch that tells a workflow whether to go
-//! on (the seed's `VIBEZENCircuitBreakerIntegration`).
+//! on (VIBEZEN's `VIBEZENCircuitBreakerIntegration`).
 //!
 //! [`VibezenIntegration`] is a handle: clone it freely; every clone talks to
 //! the same [`CircuitBreakerManager`] and handler runner. It starts actors,
@@ -17,8 +17,8 @@ use std::future::Future;
 
 use actix::{Actor, Addr};
 
-use crate::ConfigError;
 use crate::circuit::CallError;
+use crate::config::ConfigError;
 use crate::health::HealthSnapshot;
 use crate::manager::{
     AllStats, Call, CircuitBreakerManager, GetBreaker, GetHealth, ManagerError, SubscribeAll,
@@ -51,7 +51,8 @@ pub const DEFAULT_BREAKERS: [(&str, Preset); 6] = [
 /// Circuit breakers for a VIBEZEN workflow, behind one handle.
 ///
 /// ```
-/// use vibezen_recovery::{Fallback, VibezenIntegration, WorkflowConfig};
+/// use vibezen_recovery::integration::WorkflowConfig;
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -138,7 +139,7 @@ impl VibezenIntegration {
     /// nothing when circuit breakers are disabled.
     ///
     /// ```
-    /// use vibezen_recovery::{CircuitsFile, VibezenIntegration, WorkflowConfig};
+    /// use vibezen_recovery::integration::{CircuitsFile, VibezenIntegration, WorkflowConfig};
     ///
     /// # #[actix::main]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -183,7 +184,8 @@ impl VibezenIntegration {
     /// is rejected, timed out or shielded from panics.
     ///
     /// ```
-    /// use vibezen_recovery::{Fallback, Served, VibezenIntegration, WorkflowConfig};
+    /// use vibezen_recovery::integration::{Served, WorkflowConfig};
+    /// use vibezen_recovery::prelude::*;
     ///
     /// # #[actix::main]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -232,7 +234,7 @@ impl VibezenIntegration {
     /// return `()` or a `Result<(), E: Display>`.
     ///
     /// ```
-    /// use vibezen_recovery::{VibezenIntegration, WorkflowConfig};
+    /// use vibezen_recovery::integration::{VibezenIntegration, WorkflowConfig};
     ///
     /// # #[actix::main]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -263,7 +265,7 @@ impl VibezenIntegration {
     /// [`register_degradation_handler`](Self::register_degradation_handler).
     ///
     /// ```
-    /// use vibezen_recovery::{VibezenIntegration, WorkflowConfig};
+    /// use vibezen_recovery::integration::{VibezenIntegration, WorkflowConfig};
     ///
     /// # #[actix::main]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -26,11 +26,11 @@ pub const NEAR_THRESHOLD: f64 = 0.8;
 /// Completed calls needed before totals say anything about thresholds.
 pub const MIN_CALLS_FOR_ADVICE: u64 = 20;
 
-/// The seed's `get_health_report()`: the health snapshot, the critical
+/// VIBEZEN's `get_health_report()`: the health snapshot, the critical
 /// services that are down, and recommendations.
 ///
 /// ```
-/// use vibezen_recovery::HealthReport;
+/// use vibezen_recovery::integration::HealthReport;
 ///
 /// let report = HealthReport::from_stats(&[], true);
 /// assert_eq!(report.health.health_score, 1.0);
@@ -131,7 +131,7 @@ fn failed(stats: &CircuitStats) -> u64 {
     stats.totals.outcomes.failures_of_any_kind()
 }
 
-fn openings(stats: &CircuitStats) -> impl Iterator<Item = &crate::StateChanged> {
+fn openings(stats: &CircuitStats) -> impl Iterator<Item = &crate::circuit::StateChanged> {
     stats
         .state_changes
         .iter()

@@ -2,15 +2,14 @@
 
 use std::time::Duration;
 
-use crate::ConfigError;
-use crate::config::CircuitBreakerConfig;
+use crate::config::{CircuitBreakerConfig, ConfigError};
 use crate::seconds::MAX_DURATION;
 
-/// The settings of a [`VibezenIntegration`](super::VibezenIntegration) (the
-/// seed's `VIBEZENConfig(enable_circuit_breaker=True, ...)`).
+/// The settings of a [`VibezenIntegration`](super::VibezenIntegration)
+/// (VIBEZEN's `VIBEZENConfig(enable_circuit_breaker=True, ...)`).
 ///
 /// ```
-/// use vibezen_recovery::WorkflowConfig;
+/// use vibezen_recovery::integration::WorkflowConfig;
 ///
 /// let config = WorkflowConfig { min_health_score: 0.8, ..Default::default() };
 /// assert!(config.enable_circuit_breaker);
@@ -49,7 +48,7 @@ impl WorkflowConfig {
     /// Checks every setting; the first one that is wrong is named.
     ///
     /// ```
-    /// use vibezen_recovery::WorkflowConfig;
+    /// use vibezen_recovery::integration::WorkflowConfig;
     ///
     /// let config = WorkflowConfig { min_health_score: 1.5, ..Default::default() };
     /// assert_eq!(config.validate().unwrap_err().field(), "min_health_score");

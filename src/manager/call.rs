@@ -10,19 +10,19 @@ use crate::circuit::{CallError, ProtectedCall};
 use crate::classifier::{Classifier, OkIsSuccess};
 
 /// Runs a future through the circuit named `name`, creating the circuit with
-/// the manager's default config if it does not exist yet (the seed's
+/// the manager's default config if it does not exist yet (VIBEZEN's
 /// `manager.call(name, func)`).
 ///
 /// The reply is the circuit's: the future's `Ok`, or a [`CallError`]. If the
 /// circuit actor is gone before it answers, the reply is
 /// [`CallError::Unavailable`], never a hang. A name that
-/// [`validate_circuit_name`](crate::validate_circuit_name) refuses creates
+/// [`validate_circuit_name`](crate::name::validate_circuit_name) refuses creates
 /// nothing, does not run the future and yields
 /// [`CallError::InvalidName`] with the reason.
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{Call, CallError, CircuitBreakerManager};
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -68,7 +68,7 @@ where
     ///
     /// ```
     /// use actix::Actor;
-    /// use vibezen_recovery::{Call, CircuitBreakerManager, Classification, ProtectedCall};
+    /// use vibezen_recovery::prelude::*;
     ///
     /// # #[actix::main]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

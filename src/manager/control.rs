@@ -6,13 +6,14 @@ use futures_util::future::join_all;
 use super::{CircuitBreakerManager, ManagerError};
 use crate::circuit::{Reset, StateChanged, Subscribe};
 
-/// Resets the named circuit to CLOSED (the seed's `breaker.reset()`, by
+/// Resets the named circuit to CLOSED (VIBEZEN's `breaker.reset()`, by
 /// name). The reply comes once the circuit has reset. A name the manager
 /// does not know is [`ManagerError::UnknownCircuit`], not a silent no-op.
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{CircuitBreakerManager, GetBreaker, ManagerError, ResetCircuit};
+/// use vibezen_recovery::manager::ResetCircuit;
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -48,7 +49,8 @@ impl Handler<ResetCircuit> for CircuitBreakerManager {
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{CircuitBreakerManager, GetBreaker, ResetAll};
+/// use vibezen_recovery::manager::ResetAll;
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -93,7 +95,8 @@ impl Handler<ResetAll> for CircuitBreakerManager {
 ///
 /// ```
 /// use actix::prelude::*;
-/// use vibezen_recovery::{CircuitBreakerManager, StateChanged, SubscribeAll};
+/// use vibezen_recovery::manager::SubscribeAll;
+/// use vibezen_recovery::prelude::*;
 ///
 /// struct Alerts;
 /// impl Actor for Alerts { type Context = Context<Self>; }

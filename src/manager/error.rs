@@ -4,12 +4,12 @@ use std::fmt;
 
 use crate::name::shown_name;
 
-use crate::ConfigError;
+use crate::config::ConfigError;
 
 /// A request the manager could not carry out.
 ///
 /// ```
-/// use vibezen_recovery::ManagerError;
+/// use vibezen_recovery::manager::ManagerError;
 ///
 /// let err = ManagerError::UnknownCircuit("serch".to_owned());
 /// assert_eq!(

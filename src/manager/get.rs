@@ -3,12 +3,11 @@
 use actix::{Addr, Context, Handler, Message, ResponseFuture};
 
 use super::{CircuitBreakerManager, ManagerError};
-use crate::ConfigError;
 use crate::circuit::{CircuitBreaker, CircuitHandle, GetHandle};
-use crate::config::CircuitBreakerConfig;
+use crate::config::{CircuitBreakerConfig, ConfigError};
 
 /// Asks the manager for the circuit named `name`, creating it if there is
-/// none (the seed's `manager.get_breaker(name, config)`).
+/// none (VIBEZEN's `manager.get_breaker(name, config)`).
 ///
 /// The same name always yields the same circuit, whose state everyone who
 /// holds it shares. A live circuit is never replaced: asking again with
@@ -18,7 +17,7 @@ use crate::config::CircuitBreakerConfig;
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{CircuitBreakerConfig, CircuitBreakerManager, GetBreaker, presets};
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -80,7 +79,7 @@ impl Handler<GetBreaker> for CircuitBreakerManager {
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{CircuitBreakerManager, GetCircuitHandle};
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

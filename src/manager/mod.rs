@@ -9,16 +9,16 @@
 //!
 //! Whenever a message is routed to a circuit, and on a sweep every
 //! [`SWEEP_INTERVAL`], the manager checks that the circuit's actor is still
-//! alive. A dead one (stopped with [`Stop`](crate::Stop), or killed by a bug)
+//! alive. A dead one (stopped with [`Stop`](crate::circuit::Stop), or killed by a bug)
 //! is recreated under the same name and config, re-subscribed to every
 //! [`SubscribeAll`] recipient, and reported by a `tracing` warning.
 //!
 //! **State does not survive**: a recreated circuit starts CLOSED, with empty
 //! totals and history, in generation 0. Whoever still holds the old address
 //! gets [`MailboxError::Closed`](actix::MailboxError::Closed) (or
-//! [`CallError::Unavailable`](crate::CallError::Unavailable) through
-//! [`CircuitBreakerExt`](crate::CircuitBreakerExt)), never a hang; ask the
-//! manager again for the new one. No [`StateChanged`](crate::StateChanged)
+//! [`CallError::Unavailable`](crate::circuit::CallError::Unavailable) through
+//! [`CircuitBreakerExt`](crate::circuit::CircuitBreakerExt)), never a hang; ask the
+//! manager again for the new one. No [`StateChanged`]
 //! event marks the recreation.
 
 mod call;
@@ -34,9 +34,8 @@ use std::time::Duration;
 
 use actix::{Actor, Addr, AsyncContext, Context, Recipient};
 
-use crate::ConfigError;
 use crate::circuit::{CircuitBreaker, StateChanged, Subscribe};
-use crate::config::CircuitBreakerConfig;
+use crate::config::{CircuitBreakerConfig, ConfigError};
 
 pub use call::Call;
 pub use control::{ResetAll, ResetCircuit, SubscribeAll};
@@ -49,11 +48,11 @@ pub use supervision::GetRestarts;
 /// How often the manager looks for dead circuits on its own.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
-/// An actor that owns named circuits (the seed's `CircuitBreakerManager`).
+/// An actor that owns named circuits (VIBEZEN's `CircuitBreakerManager`).
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{Call, CallError, CircuitBreakerManager, GetHealth};
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -93,7 +92,7 @@ impl CircuitBreakerManager {
     /// [`validate`](CircuitBreakerConfig::validate).
     ///
     /// ```
-    /// use vibezen_recovery::{CircuitBreakerConfig, CircuitBreakerManager};
+    /// use vibezen_recovery::prelude::*;
     ///
     /// let bad = CircuitBreakerConfig { failure_threshold: 0, ..Default::default() };
     /// assert_eq!(CircuitBreakerManager::new(bad).unwrap_err().field(), "failure_threshold");
@@ -114,7 +113,7 @@ impl CircuitBreakerManager {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use vibezen_recovery::CircuitBreakerManager;
+    /// use vibezen_recovery::manager::CircuitBreakerManager;
     ///
     /// let manager = CircuitBreakerManager::default().sweep_every(Duration::from_secs(10));
     /// # drop(manager);

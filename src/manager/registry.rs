@@ -23,7 +23,7 @@ use crate::classifier::{Classifier, OkIsSuccess};
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{CircuitBreakerManager, GetRegistry};
+/// use vibezen_recovery::manager::{CircuitBreakerManager, GetRegistry};
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

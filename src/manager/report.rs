@@ -15,7 +15,8 @@ use crate::health::HealthSnapshot;
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{AllStats, CircuitBreakerManager, GetBreaker};
+/// use vibezen_recovery::manager::AllStats;
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,12 +33,12 @@ use crate::health::HealthSnapshot;
 #[rtype(result = "Vec<CircuitStats>")]
 pub struct AllStats;
 
-/// Asks for the [`HealthSnapshot`] of every circuit (the seed's
+/// Asks for the [`HealthSnapshot`] of every circuit (VIBEZEN's
 /// `manager.get_circuit_health()`).
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{CircuitBreakerManager, GetHealth};
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -51,12 +52,13 @@ pub struct AllStats;
 pub struct GetHealth;
 
 /// Asks for every circuit's statistics and the health snapshot as pretty
-/// JSON (a [`StatsExport`]; the seed's `manager.export_stats()`). The schema
+/// JSON (a [`StatsExport`]; VIBEZEN's `manager.export_stats()`). The schema
 /// is in `docs/manager.md`.
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{CircuitBreakerManager, ExportStats, GetBreaker};
+/// use vibezen_recovery::manager::ExportStats;
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -75,11 +77,11 @@ pub struct ExportStats;
 /// Writes the [`ExportStats`] document to a file, atomically (see
 /// [`write_atomically`]): a reader sees the previous file or the new one,
 /// never part of one; on error the previous file is untouched and no
-/// temporary file is left (the seed's `manager.export_stats(path)`).
+/// temporary file is left (VIBEZEN's `manager.export_stats(path)`).
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{CircuitBreakerManager, ExportStatsToFile};
+/// use vibezen_recovery::manager::{CircuitBreakerManager, ExportStatsToFile};
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -66,11 +66,12 @@ impl CircuitBreakerManager {
 
 /// Asks how many times each circuit's actor was found dead and recreated,
 /// by name. A circuit that keeps coming back points at a bug in a protected
-/// call's surroundings or at someone sending it [`Stop`](crate::Stop).
+/// call's surroundings or at someone sending it [`Stop`](crate::circuit::Stop).
 ///
 /// ```
 /// use actix::Actor;
-/// use vibezen_recovery::{CircuitBreakerManager, GetBreaker, GetRestarts};
+/// use vibezen_recovery::manager::GetRestarts;
+/// use vibezen_recovery::prelude::*;
 ///
 /// # #[actix::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

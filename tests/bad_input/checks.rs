@@ -8,11 +8,11 @@
 
 use std::time::{Duration, Instant};
 
+use vibezen_recovery::config::{CircuitBreakerConfig, ConfigError, MAX_DURATION, WindowConfig};
+use vibezen_recovery::integration::{CircuitsFile, CircuitsFileError};
+use vibezen_recovery::name::validate_circuit_name;
+use vibezen_recovery::outcome::Outcome;
 use vibezen_recovery::state_machine::StateMachine;
-use vibezen_recovery::{
-    CircuitBreakerConfig, CircuitsFile, CircuitsFileError, ConfigError, MAX_DURATION, Outcome,
-    WindowConfig, validate_circuit_name,
-};
 
 /// The longest field path a JSON error names, in characters: at most 200
 /// characters of the document are shown, then an ellipsis, and each control

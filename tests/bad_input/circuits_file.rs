@@ -2,7 +2,9 @@
 //! entry by name, loads nothing unless all are good, and never panics.
 
 use proptest::prelude::*;
-use vibezen_recovery::{CircuitsFile, CircuitsFileError, MAX_NAME_LEN, Preset};
+use vibezen_recovery::integration::{CircuitsFile, CircuitsFileError};
+use vibezen_recovery::name::MAX_NAME_LEN;
+use vibezen_recovery::presets::Preset;
 
 use crate::checks;
 use crate::hostile::{self, Fault};

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use vibezen_recovery::{
+use vibezen_recovery::config::{
     CircuitBreakerConfig, ConfigError, MAX_DURATION, MAX_WINDOW_BUCKETS, MAX_WINDOW_CALLS,
     MIN_BUCKET, WindowConfig,
 };

@@ -19,9 +19,8 @@ use std::time::{Duration, SystemTime};
 use actix::prelude::*;
 #[cfg(feature = "fault-injection")]
 use proptest::prelude::*;
-use vibezen_recovery::{
-    CircuitBreakerManager, ExportError, ExportStatsToFile, GetBreaker, WriteStep, write_atomically,
-};
+use vibezen_recovery::export::{ExportError, WriteStep, write_atomically};
+use vibezen_recovery::manager::{CircuitBreakerManager, ExportStatsToFile, GetBreaker};
 
 use crate::common::{TempDir, within};
 

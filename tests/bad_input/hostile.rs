@@ -7,7 +7,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{Map, Number, Value};
-use vibezen_recovery::{
+use vibezen_recovery::config::{
     CircuitBreakerConfig, MAX_DURATION, MAX_WINDOW_BUCKETS, MAX_WINDOW_CALLS, WindowConfig,
 };
 

@@ -8,11 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
-use vibezen_recovery::{
-    AllStats, Call, CallError, CircuitBreaker, CircuitBreakerConfig, ConfigError, ExportStats,
-    Fallback, GetBreaker, GetCircuitHandle, MAX_NAME_LEN, ManagerError, ResetCircuit, Served,
-    VibezenIntegration, WorkflowConfig, validate_circuit_name,
+use vibezen_recovery::circuit::{CallError, CircuitBreaker};
+use vibezen_recovery::config::{CircuitBreakerConfig, ConfigError};
+use vibezen_recovery::integration::{Fallback, Served, VibezenIntegration, WorkflowConfig};
+use vibezen_recovery::manager::{
+    AllStats, Call, ExportStats, GetBreaker, GetCircuitHandle, ManagerError, ResetCircuit,
 };
+use vibezen_recovery::name::{MAX_NAME_LEN, validate_circuit_name};
 
 use crate::checks;
 use crate::common::within;

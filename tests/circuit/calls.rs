@@ -2,14 +2,17 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use vibezen_recovery::Outcome;
 
 use actix::prelude::*;
 use tokio::time::{Instant, sleep};
-use vibezen_recovery::{
-    CallError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerExt, CircuitState,
-    Classification, ProtectedCall, Stats, TransitionReason,
+use vibezen_recovery::circuit::{
+    CallError, CircuitBreaker, CircuitBreakerExt, CircuitBreakerOpenError, ProtectedCall, Stats,
+    Stop,
 };
+use vibezen_recovery::config::CircuitBreakerConfig;
+use vibezen_recovery::outcome::{Classification, Outcome};
+use vibezen_recovery::state::CircuitState;
+use vibezen_recovery::transition::TransitionReason;
 
 use crate::support::*;
 
@@ -213,7 +216,7 @@ async fn a_hung_trial_call_loses_its_slot_and_reopens_the_circuit() {
                 CircuitState::HalfOpen,
                 CircuitState::Open,
                 TransitionReason::TrialFailed {
-                    outcome: vibezen_recovery::Outcome::Timeout
+                    outcome: Outcome::Timeout
                 }
             )
         );
@@ -305,7 +308,7 @@ async fn stop_drops_calls_in_flight_and_refuses_later_ones() {
     within(async {
         let circuit = start(CircuitBreakerConfig::default());
         let in_flight = circuit.call(std::future::pending::<Result<(), ()>>());
-        let stop = circuit.send(vibezen_recovery::Stop);
+        let stop = circuit.send(Stop);
         let (in_flight, stopped) = tokio::join!(in_flight, stop);
         stopped.unwrap();
         assert!(matches!(
@@ -352,7 +355,7 @@ async fn a_call_error_is_an_error_for_any_displayable_service_error() {
         let source = open
             .source()
             .expect("a rejection has its open error as source");
-        assert!(source.is::<vibezen_recovery::CircuitBreakerOpenError>());
+        assert!(source.is::<CircuitBreakerOpenError>());
     })
     .await;
 

@@ -4,14 +4,17 @@ use std::sync::{Arc, Barrier};
 
 use actix::prelude::*;
 use tokio::sync::mpsc;
-use vibezen_recovery::{
-    CircuitBreakerConfig, CircuitState, Reset, StateChanged, Stats, Subscribe, Unsubscribe,
+use vibezen_recovery::circuit::{
+    CircuitBreaker, HISTORY_LIMIT, MAX_SUBSCRIBER_BACKLOG, Reset, StateChanged, Stats, Subscribe,
+    Unsubscribe,
 };
+use vibezen_recovery::config::CircuitBreakerConfig;
+use vibezen_recovery::state::CircuitState;
 
 use crate::support::*;
 
 /// Drives a circuit through CLOSED -> OPEN -> HALF_OPEN -> OPEN -> HALF_OPEN -> CLOSED.
-async fn full_cycle(circuit: &Addr<vibezen_recovery::CircuitBreaker>) {
+async fn full_cycle(circuit: &Addr<CircuitBreaker>) {
     fail(circuit).await.unwrap_err();
     advance(secs(60)).await;
     fail(circuit).await.unwrap_err();
@@ -78,7 +81,7 @@ async fn the_history_is_bounded() {
             circuit.send(Reset).await.unwrap();
         }
         let stats = circuit.send(Stats).await.unwrap();
-        assert_eq!(stats.state_changes.len(), vibezen_recovery::HISTORY_LIMIT);
+        assert_eq!(stats.state_changes.len(), HISTORY_LIMIT);
         assert_eq!(stats.generation, 300);
         assert_eq!(stats.state_changes.last().unwrap().generation, 300);
     })
@@ -251,7 +254,7 @@ async fn a_subscriber_that_never_reads_is_dropped_before_memory_grows_without_bo
         });
         circuit.send(Subscribe(stuck.recipient())).await.unwrap();
         let mut events = record_events(&circuit).await;
-        let cycles = vibezen_recovery::MAX_SUBSCRIBER_BACKLOG as usize;
+        let cycles = MAX_SUBSCRIBER_BACKLOG as usize;
         for _ in 0..cycles {
             fail(&circuit).await.unwrap_err();
             circuit.send(Reset).await.unwrap();

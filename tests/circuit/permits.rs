@@ -1,9 +1,12 @@
 //! The permit path: acquire, work on the caller's task, report.
 
 use std::rc::Rc;
-use vibezen_recovery::Outcome;
 
-use vibezen_recovery::{Acquire, CircuitBreakerConfig, CircuitState, RECLAIM_GRACE, Stats};
+use vibezen_recovery::circuit::{Acquire, Stats};
+use vibezen_recovery::config::CircuitBreakerConfig;
+use vibezen_recovery::outcome::Outcome;
+use vibezen_recovery::rules::RECLAIM_GRACE;
+use vibezen_recovery::state::CircuitState;
 
 use crate::support::*;
 

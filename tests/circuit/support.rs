@@ -4,9 +4,10 @@ pub use crate::common::*;
 
 use actix::prelude::*;
 use tokio::sync::mpsc;
-use vibezen_recovery::{
-    CallError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerExt, StateChanged, Subscribe,
+use vibezen_recovery::circuit::{
+    CallError, CircuitBreaker, CircuitBreakerExt, StateChanged, Subscribe,
 };
+use vibezen_recovery::config::CircuitBreakerConfig;
 
 /// A circuit on the test's own arbiter (the paused clock reaches no other).
 pub fn start(config: CircuitBreakerConfig) -> Addr<CircuitBreaker> {

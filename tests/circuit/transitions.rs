@@ -1,11 +1,11 @@
 //! Opening, probing, closing and resetting, through the actor.
 
 use tokio::time::Instant;
-use vibezen_recovery::Outcome;
-use vibezen_recovery::{
-    CallError, CircuitBreakerConfig, CircuitBreakerExt, CircuitState, ProtectedCall, Reset, Stats,
-    TransitionReason, WindowConfig,
-};
+use vibezen_recovery::circuit::{CallError, CircuitBreakerExt, ProtectedCall, Reset, Stats};
+use vibezen_recovery::config::{CircuitBreakerConfig, WindowConfig};
+use vibezen_recovery::outcome::Outcome;
+use vibezen_recovery::state::CircuitState;
+use vibezen_recovery::transition::TransitionReason;
 
 use crate::support::*;
 

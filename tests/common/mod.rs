@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::mpsc;
-use vibezen_recovery::StateChanged;
+use vibezen_recovery::circuit::StateChanged;
 
 /// Every test runs under this deadline, so a bug shows as a failure, not a
 /// hang. On the paused clock an idle runtime jumps straight to it.

@@ -9,15 +9,17 @@ mod support;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use vibezen_recovery::Outcome;
 
 use actix::prelude::*;
 use futures_util::FutureExt;
 use tokio::time::sleep;
-use vibezen_recovery::{
-    CallError, CircuitBreakerConfig, CircuitBreakerExt, CircuitHandle, CircuitState, GetHandle,
-    Reset, Stats, Stop, TransitionReason, WindowConfig,
+use vibezen_recovery::circuit::{
+    CallError, CircuitBreaker, CircuitBreakerExt, CircuitHandle, GetHandle, Reset, Stats, Stop,
 };
+use vibezen_recovery::config::{CircuitBreakerConfig, WindowConfig};
+use vibezen_recovery::outcome::Outcome;
+use vibezen_recovery::state::CircuitState;
+use vibezen_recovery::transition::TransitionReason;
 
 use support::*;
 
@@ -25,9 +27,7 @@ use support::*;
 /// second), allowing for the millisecond tokio rounds every timer up by.
 const FOLD: std::time::Duration = std::time::Duration::from_millis(1_100);
 
-async fn handle_of(
-    config: CircuitBreakerConfig,
-) -> (Addr<vibezen_recovery::CircuitBreaker>, CircuitHandle) {
+async fn handle_of(config: CircuitBreakerConfig) -> (Addr<CircuitBreaker>, CircuitHandle) {
     let circuit = start(config);
     let handle = circuit.send(GetHandle).await.unwrap();
     (circuit, handle)

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use vibezen_recovery::{
-    AllStats, CallError, CircuitState, Fallback, Served, VibezenIntegration, WorkflowConfig,
-};
+use vibezen_recovery::circuit::CallError;
+use vibezen_recovery::config::CircuitBreakerConfig;
+use vibezen_recovery::integration::{Fallback, Served, VibezenIntegration, WorkflowConfig};
+use vibezen_recovery::manager::AllStats;
+use vibezen_recovery::state::CircuitState;
 
 use crate::support::*;
 
@@ -207,7 +209,7 @@ fn a_refused_workflow_config_is_an_error() {
         "handler_timeout"
     );
     let bad_default = WorkflowConfig {
-        default_config: vibezen_recovery::CircuitBreakerConfig {
+        default_config: CircuitBreakerConfig {
             timeout: std::time::Duration::ZERO,
             ..Default::default()
         },

@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use vibezen_recovery::config::{ConfigError, WindowConfig};
+use vibezen_recovery::integration::{CircuitsFile, CircuitsFileError};
+use vibezen_recovery::manager::AllStats;
 use vibezen_recovery::presets::{self, Preset};
-use vibezen_recovery::{AllStats, CircuitsFile, CircuitsFileError, ConfigError, WindowConfig};
 
 use crate::support::*;
 

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use vibezen_recovery::{AllStats, CircuitState, ResetCircuit, VibezenIntegration, WorkflowConfig};
+use vibezen_recovery::integration::{VibezenIntegration, WorkflowConfig};
+use vibezen_recovery::manager::{AllStats, ResetCircuit};
+use vibezen_recovery::state::CircuitState;
 
 use crate::support::*;
 

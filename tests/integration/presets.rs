@@ -1,8 +1,8 @@
 //! The five presets and the default circuits made from them.
 
-use vibezen_recovery::integration::DEFAULT_BREAKERS;
+use vibezen_recovery::integration::{DEFAULT_BREAKERS, VibezenIntegration, WorkflowConfig};
+use vibezen_recovery::manager::AllStats;
 use vibezen_recovery::presets::{self, Preset};
-use vibezen_recovery::{AllStats, VibezenIntegration, WorkflowConfig};
 
 use crate::support::*;
 

@@ -1,10 +1,10 @@
 //! The health report, its recommendations, and whether the workflow should
 //! go on.
 
-use vibezen_recovery::{
-    CircuitBreakerConfig, GetBreaker, HealthReport, ResetCircuit, VibezenIntegration,
-    WorkflowConfig,
-};
+use vibezen_recovery::circuit::CallError;
+use vibezen_recovery::config::CircuitBreakerConfig;
+use vibezen_recovery::integration::{HealthReport, VibezenIntegration, WorkflowConfig};
+use vibezen_recovery::manager::{GetBreaker, ResetCircuit};
 
 use crate::support::*;
 
@@ -154,10 +154,7 @@ async fn recommendations_name_the_circuit_and_the_setting() {
                 )
                 .await
                 .unwrap_err();
-            assert!(
-                matches!(err, vibezen_recovery::CallError::Timeout(_)),
-                "{err:?}"
-            );
+            assert!(matches!(err, CallError::Timeout(_)), "{err:?}");
         }
 
         // Never called.

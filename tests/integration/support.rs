@@ -4,9 +4,9 @@ pub use crate::common::*;
 
 use std::sync::{Arc, Mutex};
 
-use vibezen_recovery::{
-    CallError, CircuitBreakerConfig, Served, VibezenIntegration, WorkflowConfig,
-};
+use vibezen_recovery::circuit::CallError;
+use vibezen_recovery::config::CircuitBreakerConfig;
+use vibezen_recovery::integration::{Served, VibezenIntegration, WorkflowConfig};
 
 /// Circuits created on first call open after one failure, stay OPEN for 60 s
 /// and close after two trial successes.

@@ -6,9 +6,10 @@ use std::path::Path;
 
 use actix::prelude::*;
 use serde_json::Value;
-use vibezen_recovery::{
-    CircuitBreakerConfig, CircuitBreakerManager, EXPORT_SCHEMA_VERSION, ExportError, ExportStats,
-    ExportStatsToFile, GetBreaker, WriteStep, write_atomically,
+use vibezen_recovery::config::CircuitBreakerConfig;
+use vibezen_recovery::export::{EXPORT_SCHEMA_VERSION, ExportError, WriteStep, write_atomically};
+use vibezen_recovery::manager::{
+    CircuitBreakerManager, ExportStats, ExportStatsToFile, GetBreaker,
 };
 
 use crate::support::*;

@@ -2,10 +2,10 @@
 //! weighing more.
 
 use actix::prelude::*;
-use vibezen_recovery::{
-    CRITICAL_WEIGHT, CircuitBreakerConfig, CircuitBreakerManager, CircuitState, GetBreaker,
-    GetHealth, HealthSnapshot, circuit_score,
-};
+use vibezen_recovery::config::CircuitBreakerConfig;
+use vibezen_recovery::health::{CRITICAL_WEIGHT, HealthSnapshot, circuit_score};
+use vibezen_recovery::manager::{CircuitBreakerManager, GetBreaker, GetHealth};
+use vibezen_recovery::state::CircuitState;
 
 use crate::support::*;
 

@@ -3,10 +3,12 @@
 use std::rc::Rc;
 use std::thread;
 
-use vibezen_recovery::{
-    AllStats, CallError, CircuitState, Classification, GetBreaker, GetRegistry, GetRestarts,
-    Outcome, ProtectedCall, Registry, RegistryCall, Stats, Stop,
+use vibezen_recovery::circuit::{CallError, ProtectedCall, Stats, Stop};
+use vibezen_recovery::manager::{
+    AllStats, GetBreaker, GetRegistry, GetRestarts, Registry, RegistryCall,
 };
+use vibezen_recovery::outcome::{Classification, Outcome};
+use vibezen_recovery::state::CircuitState;
 
 use crate::support::*;
 

@@ -1,12 +1,14 @@
 //! Getting, creating, calling, resetting and subscribing by name.
 
 use actix::prelude::*;
-use vibezen_recovery::Outcome;
-use vibezen_recovery::{
-    AllStats, Call, CallError, CircuitBreakerConfig, CircuitBreakerManager, CircuitState,
-    Classification, ConfigError, GetBreaker, ManagerError, ProtectedCall, ResetAll, ResetCircuit,
-    Stats,
+use vibezen_recovery::circuit::{CallError, CircuitStats, ProtectedCall, Stats};
+use vibezen_recovery::config::{CircuitBreakerConfig, ConfigError};
+use vibezen_recovery::manager::{
+    AllStats, Call, CircuitBreakerManager, GetBreaker, GetCircuitHandle, ManagerError, ResetAll,
+    ResetCircuit, SubscribeAll,
 };
+use vibezen_recovery::outcome::{Classification, Outcome};
+use vibezen_recovery::state::CircuitState;
 
 use crate::support::*;
 
@@ -265,9 +267,8 @@ async fn reset_all_replies_once_every_circuit_is_closed() {
         for name in ["a", "b", "c"] {
             fail(&manager, name).await.unwrap_err();
         }
-        let states = |stats: Vec<vibezen_recovery::CircuitStats>| {
-            stats.into_iter().map(|s| s.state).collect::<Vec<_>>()
-        };
+        let states =
+            |stats: Vec<CircuitStats>| stats.into_iter().map(|s| s.state).collect::<Vec<_>>();
         assert_eq!(
             states(manager.send(AllStats).await.unwrap()),
             [CircuitState::Open; 3]
@@ -348,10 +349,7 @@ async fn subscribing_twice_delivers_once() {
         let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
         let recorder = Recorder(sender).start().recipient();
         for _ in 0..2 {
-            manager
-                .send(vibezen_recovery::SubscribeAll(recorder.clone()))
-                .await
-                .unwrap();
+            manager.send(SubscribeAll(recorder.clone())).await.unwrap();
         }
         fail(&manager, "x").await.unwrap_err();
         settle().await;
@@ -366,7 +364,7 @@ async fn a_handle_by_name_shares_the_managed_circuit() {
     within(async {
         let manager = manager(touchy());
         let handle = manager
-            .send(vibezen_recovery::GetCircuitHandle::new("search"))
+            .send(GetCircuitHandle::new("search"))
             .await
             .unwrap()
             .unwrap();
@@ -386,9 +384,7 @@ async fn a_handle_by_name_shares_the_managed_circuit() {
             ..Default::default()
         };
         let err = manager
-            .send(vibezen_recovery::GetCircuitHandle::with_config(
-                "other", refused,
-            ))
+            .send(GetCircuitHandle::with_config("other", refused))
             .await
             .unwrap()
             .unwrap_err();

@@ -1,19 +1,18 @@
 //! Dead circuits are noticed and recreated; old addresses fail fast.
 
 use actix::prelude::*;
-use vibezen_recovery::Outcome;
-use vibezen_recovery::{
-    AllStats, Call, CallError, CircuitBreakerConfig, CircuitBreakerExt, CircuitBreakerManager,
-    CircuitState, GetBreaker, GetRestarts, SWEEP_INTERVAL, Stats, Stop,
+use vibezen_recovery::circuit::{CallError, CircuitBreaker, CircuitBreakerExt, Stats, Stop};
+use vibezen_recovery::config::CircuitBreakerConfig;
+use vibezen_recovery::manager::{
+    AllStats, Call, CircuitBreakerManager, GetBreaker, GetRestarts, SWEEP_INTERVAL,
 };
+use vibezen_recovery::outcome::Outcome;
+use vibezen_recovery::state::CircuitState;
 
 use crate::support::*;
 
 /// Stops the named circuit's actor and waits until it is gone.
-async fn kill(
-    manager: &Addr<CircuitBreakerManager>,
-    name: &str,
-) -> Addr<vibezen_recovery::CircuitBreaker> {
+async fn kill(manager: &Addr<CircuitBreakerManager>, name: &str) -> Addr<CircuitBreaker> {
     let old = manager.send(GetBreaker::new(name)).await.unwrap().unwrap();
     old.send(Stop).await.unwrap();
     settle().await;

@@ -4,9 +4,9 @@ pub use crate::common::*;
 
 use actix::prelude::*;
 use tokio::sync::mpsc;
-use vibezen_recovery::{
-    Call, CallError, CircuitBreakerConfig, CircuitBreakerManager, StateChanged, SubscribeAll,
-};
+use vibezen_recovery::circuit::{CallError, StateChanged};
+use vibezen_recovery::config::CircuitBreakerConfig;
+use vibezen_recovery::manager::{Call, CircuitBreakerManager, SubscribeAll};
 
 /// Opens after one failure; OPEN for 60 s; two trial successes close it.
 pub fn touchy() -> CircuitBreakerConfig {

@@ -20,8 +20,10 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError};
-use vibezen_recovery::state_machine::Transition;
-use vibezen_recovery::{CircuitState, Outcome, TransitionReason};
+use vibezen_recovery::config::CircuitBreakerConfig;
+use vibezen_recovery::outcome::Outcome;
+use vibezen_recovery::state::CircuitState;
+use vibezen_recovery::transition::{Transition, TransitionReason};
 
 use run::{Case, Op, replay};
 use strategies::{case, machine_only_case};
@@ -149,8 +151,7 @@ fn ms(ms: u64) -> Duration {
 
 fn fixed(config_json: &str, ops: Vec<Op>) -> Case {
     Case {
-        config: vibezen_recovery::CircuitBreakerConfig::from_json(config_json)
-            .expect("a valid config"),
+        config: CircuitBreakerConfig::from_json(config_json).expect("a valid config"),
         ops,
     }
 }
@@ -169,7 +170,7 @@ fn agrees(case: Case) -> (reference::Model, std::time::Instant) {
 }
 
 use Op::{Acquire, AcquireGuarded, Advance, JustBeforeDeadline, Poll, Record, Reset, ToDeadline};
-use vibezen_recovery::Outcome::{Failure, Ignored, Success, Timeout};
+use vibezen_recovery::outcome::Outcome::{Failure, Ignored, Success, Timeout};
 
 /// A permit's trial still unreported `RECLAIM_GRACE` (0.1 s) after its
 /// deadline loses its slot: the machine reclaims it before it reads the

@@ -12,12 +12,13 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use vibezen_recovery::rules::Refusal;
-use vibezen_recovery::state_machine::{Rejection, Transition};
-use vibezen_recovery::{
-    CallTotals, CircuitBreakerConfig, CircuitState, Outcome, RECLAIM_GRACE, TransitionReason,
-    WindowConfig,
-};
+use vibezen_recovery::config::{CircuitBreakerConfig, WindowConfig};
+use vibezen_recovery::outcome::Outcome;
+use vibezen_recovery::rules::{RECLAIM_GRACE, Refusal};
+use vibezen_recovery::state::CircuitState;
+use vibezen_recovery::state_machine::Rejection;
+use vibezen_recovery::totals::CallTotals;
+use vibezen_recovery::transition::{Transition, TransitionReason};
 
 use CircuitState::{Closed, HalfOpen, Open};
 

@@ -4,8 +4,11 @@
 use std::fmt::{self, Write as _};
 use std::time::{Duration, Instant};
 
-use vibezen_recovery::state_machine::{Rejection, StateMachine, Ticket, Transition};
-use vibezen_recovery::{CircuitBreakerConfig, CircuitState, Outcome};
+use vibezen_recovery::config::CircuitBreakerConfig;
+use vibezen_recovery::outcome::Outcome;
+use vibezen_recovery::state::CircuitState;
+use vibezen_recovery::state_machine::{Rejection, StateMachine, Ticket};
+use vibezen_recovery::transition::Transition;
 
 use crate::reference::{Call, Model};
 

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use vibezen_recovery::{CircuitBreakerConfig, Outcome, WindowConfig};
+use vibezen_recovery::config::{CircuitBreakerConfig, WindowConfig};
+use vibezen_recovery::outcome::Outcome;
 
 use crate::run::{Case, Op};
 

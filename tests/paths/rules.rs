@@ -1,7 +1,10 @@
 //! What a finished call counts as: the default rule and classifiers, in
 //! CLOSED, on every path.
 
-use vibezen_recovery::{CircuitBreakerConfig, CircuitState, Classification, OkIsSuccess};
+use vibezen_recovery::classifier::OkIsSuccess;
+use vibezen_recovery::config::CircuitBreakerConfig;
+use vibezen_recovery::outcome::Classification;
+use vibezen_recovery::state::CircuitState;
 
 use crate::support::*;
 

@@ -9,11 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix::prelude::*;
-use vibezen_recovery::{
-    Acquire, Call, CallError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerManager,
-    CircuitHandle, CircuitState, Classification, Classifier, GetBreaker, GetHandle, Outcome,
-    ProtectedCall, Stats,
+use vibezen_recovery::circuit::{
+    Acquire, CallError, CircuitBreaker, CircuitHandle, GetHandle, ProtectedCall, Stats,
 };
+use vibezen_recovery::classifier::Classifier;
+use vibezen_recovery::config::CircuitBreakerConfig;
+use vibezen_recovery::manager::{Call, CircuitBreakerManager, GetBreaker};
+use vibezen_recovery::outcome::{Classification, Outcome};
+use vibezen_recovery::state::CircuitState;
 
 /// The circuit every case calls through.
 pub const NAME: &str = "paths";

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use vibezen_recovery::{CircuitBreakerConfig, CircuitState, Classification, OkIsSuccess};
+use vibezen_recovery::classifier::OkIsSuccess;
+use vibezen_recovery::config::CircuitBreakerConfig;
+use vibezen_recovery::outcome::Classification;
+use vibezen_recovery::state::CircuitState;
 
 use crate::support::*;
 

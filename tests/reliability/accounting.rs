@@ -10,14 +10,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use vibezen_recovery::Outcome;
 
 use actix::prelude::*;
 use futures_util::future::{Either, select};
-use vibezen_recovery::{
-    Acquire, CallError, CircuitBreakerConfig, CircuitBreakerManager, CircuitState, CircuitStats,
-    Classification, MAX_DURATION, ProtectedCall, Stats, Subscribe, WindowConfig,
+use vibezen_recovery::circuit::{
+    Acquire, CallError, CircuitBreaker, CircuitStats, GetHandle, Permit, ProtectedCall, Stats,
+    Stop, Subscribe,
 };
+use vibezen_recovery::config::{CircuitBreakerConfig, MAX_DURATION, WindowConfig};
+use vibezen_recovery::manager::CircuitBreakerManager;
+use vibezen_recovery::outcome::{Classification, Outcome};
+use vibezen_recovery::state::CircuitState;
 
 use crate::paths::{Path, Reply, Target, caught, send_classified};
 use crate::support::*;
@@ -378,7 +381,7 @@ fn send_protected(target: &Target, path: Path, work: Work) -> Reply<u64> {
 /// The permit holder's side: runs the work to the permit's deadline and
 /// reports what it came to (a panic as a failure, a cut-off as a failure
 /// past the deadline, which the circuit counts as a timeout).
-async fn run_permit(permit: vibezen_recovery::Permit, work: Work) -> Result<u64, CallError<u32>> {
+async fn run_permit(permit: Permit, work: Work) -> Result<u64, CallError<u32>> {
     use futures_util::FutureExt;
     let guarded = std::panic::AssertUnwindSafe(work).catch_unwind();
     let deadline = permit
@@ -724,7 +727,7 @@ fn a_trial_ending_at_its_deadline_is_counted_as_its_caller_saw_it() {
             let mut mismatches = Vec::new();
             for path in [Path::Message, Path::Handle, Path::Permit] {
                 let call_timeout = Duration::from_millis(5);
-                let circuit = vibezen_recovery::CircuitBreaker::new(
+                let circuit = CircuitBreaker::new(
                     "deadline",
                     CircuitBreakerConfig {
                         failure_threshold: 1,
@@ -736,7 +739,7 @@ fn a_trial_ending_at_its_deadline_is_counted_as_its_caller_saw_it() {
                 )
                 .unwrap()
                 .start();
-                let handle = circuit.send(vibezen_recovery::GetHandle).await.unwrap();
+                let handle = circuit.send(GetHandle).await.unwrap();
                 let _ = circuit
                     .send(ProtectedCall::new(async { Err::<(), u32>(FAIL) }))
                     .await;
@@ -774,7 +777,7 @@ fn a_trial_ending_at_its_deadline_is_counted_as_its_caller_saw_it() {
                         stats.totals, stats.state
                     ));
                 }
-                circuit.send(vibezen_recovery::Stop).await.unwrap();
+                circuit.send(Stop).await.unwrap();
             }
             mismatches
         })
@@ -796,19 +799,18 @@ fn a_trial_ending_at_its_deadline_is_counted_as_its_caller_saw_it() {
 fn a_fold_never_counts_an_outcome_before_its_call() {
     serial_test(async {
         let circuit_arbiter = Arbiter::new();
-        let circuit =
-            vibezen_recovery::CircuitBreaker::start_in_arbiter(&circuit_arbiter.handle(), |_| {
-                vibezen_recovery::CircuitBreaker::new(
-                    "fold",
-                    CircuitBreakerConfig {
-                        failure_threshold: u32::MAX,
-                        failure_rate_threshold: 1.0,
-                        ..Default::default()
-                    },
-                )
-                .unwrap()
-            });
-        let handle = circuit.send(vibezen_recovery::GetHandle).await.unwrap();
+        let circuit = CircuitBreaker::start_in_arbiter(&circuit_arbiter.handle(), |_| {
+            CircuitBreaker::new(
+                "fold",
+                CircuitBreakerConfig {
+                    failure_threshold: u32::MAX,
+                    failure_rate_threshold: 1.0,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        });
+        let handle = circuit.send(GetHandle).await.unwrap();
         let stop = StopFlag::default();
         let caller = {
             let stop = stop.clone();

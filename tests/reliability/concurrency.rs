@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use vibezen_recovery::{
-    CallError, CircuitBreakerConfig, CircuitBreakerManager, CircuitState, GetHandle, MAX_DURATION,
-    ProtectedCall, Stats, Subscribe,
+use vibezen_recovery::circuit::{
+    CallError, CircuitBreaker, GetHandle, HISTORY_LIMIT, ProtectedCall, Stats, Stop, Subscribe,
 };
+use vibezen_recovery::config::{CircuitBreakerConfig, MAX_DURATION};
+use vibezen_recovery::manager::CircuitBreakerManager;
+use vibezen_recovery::state::CircuitState;
 
 use crate::paths::{Path, Target};
 use crate::support::*;
@@ -197,7 +199,7 @@ async fn half_open_race(paths: &[Path], max_trials: u32, mix: Mix, episodes: usi
         reached >= episodes,
         "only {reached} HALF_OPEN episodes in 40 s"
     );
-    assert_eq!(stats.state_changes.len(), vibezen_recovery::HISTORY_LIMIT);
+    assert_eq!(stats.state_changes.len(), HISTORY_LIMIT);
     let violations = sequence_violations(&events.of(name), CircuitState::Closed, true);
     assert!(violations.is_empty(), "{violations:#?}");
     assert_eq!(
@@ -306,10 +308,9 @@ async fn hung_trial_overlap(handle_path: bool, offset: Duration) -> (usize, bool
     type Work = std::pin::Pin<Box<dyn Future<Output = Result<(), u32>> + Send>>;
     let open_for = Duration::from_millis(10);
     let call_timeout = Duration::from_millis(50);
-    let circuit =
-        vibezen_recovery::CircuitBreaker::new("hung", never_closing(2, open_for, call_timeout))
-            .unwrap()
-            .start();
+    let circuit = CircuitBreaker::new("hung", never_closing(2, open_for, call_timeout))
+        .unwrap()
+        .start();
     let handle = circuit.send(GetHandle).await.unwrap();
     let gauge = Arc::new(Gauge::default());
     let hang = || -> Work {
@@ -359,7 +360,7 @@ async fn hung_trial_overlap(handle_path: bool, offset: Duration) -> (usize, bool
         }
     }
     let peak = gauge.peak();
-    circuit.send(vibezen_recovery::Stop).await.unwrap();
+    circuit.send(Stop).await.unwrap();
     settle().await;
     (peak, d_admitted)
 }

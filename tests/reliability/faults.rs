@@ -6,14 +6,19 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use vibezen_recovery::Outcome;
 
 use actix::prelude::*;
-use vibezen_recovery::{
-    Acquire, CallError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerManager, CircuitState,
-    GetBreaker, GetCircuitHandle, GetHandle, GetRestarts, MAX_DURATION, ProtectedCall,
-    StateChanged, Stats, Stop, Subscribe, SubscribeAll, VibezenIntegration, WorkflowConfig,
+use vibezen_recovery::circuit::{
+    Acquire, CallError, CircuitBreaker, GetHandle, ProtectedCall, StateChanged, Stats, Stop,
+    Subscribe,
 };
+use vibezen_recovery::config::{CircuitBreakerConfig, MAX_DURATION};
+use vibezen_recovery::integration::{VibezenIntegration, WorkflowConfig};
+use vibezen_recovery::manager::{
+    Call, CircuitBreakerManager, GetBreaker, GetCircuitHandle, GetRestarts, SubscribeAll,
+};
+use vibezen_recovery::outcome::Outcome;
+use vibezen_recovery::state::CircuitState;
 
 use crate::paths::{Path, Target};
 use crate::support::*;
@@ -580,9 +585,7 @@ fn a_circuit_stopped_under_load_is_recreated_and_keeps_serving() {
 
             // One more routed call: the last stopped circuit comes back too.
             let last = manager
-                .send(vibezen_recovery::Call::new("victim", async {
-                    Ok::<_, u32>(1)
-                }))
+                .send(Call::new("victim", async { Ok::<_, u32>(1) }))
                 .await
                 .unwrap();
             assert_eq!(last.unwrap(), 1);

@@ -6,14 +6,16 @@
 //! allocator noise does not.
 
 use std::time::Duration;
-use vibezen_recovery::Outcome;
 
 use actix::prelude::*;
-use vibezen_recovery::{
-    CircuitBreaker, CircuitBreakerConfig, CircuitBreakerManager, CircuitState, GetBreaker,
-    GetHandle, HISTORY_LIMIT, MAX_DURATION, MAX_SUBSCRIBER_BACKLOG, ProtectedCall, Reset, Stats,
+use vibezen_recovery::circuit::{
+    CircuitBreaker, GetHandle, HISTORY_LIMIT, MAX_SUBSCRIBER_BACKLOG, ProtectedCall, Reset, Stats,
     Stop, Subscribe,
 };
+use vibezen_recovery::config::{CircuitBreakerConfig, MAX_DURATION};
+use vibezen_recovery::manager::{CircuitBreakerManager, GetBreaker};
+use vibezen_recovery::outcome::Outcome;
+use vibezen_recovery::state::CircuitState;
 
 use crate::paths::caught;
 use crate::support::*;

@@ -5,10 +5,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use actix::prelude::*;
-use vibezen_recovery::{
-    Acquire, Call, CallError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerManager,
-    CircuitHandle, GetBreaker, GetHandle, ProtectedCall,
+use vibezen_recovery::circuit::{
+    Acquire, CallError, CircuitBreaker, CircuitHandle, GetHandle, Permit, ProtectedCall,
 };
+use vibezen_recovery::config::CircuitBreakerConfig;
+use vibezen_recovery::manager::{Call, CircuitBreakerManager, GetBreaker};
+use vibezen_recovery::outcome::Classification;
 
 /// How a caller reaches a circuit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +109,7 @@ pub fn send_classified<T: Send + 'static>(
     target: &Target,
     path: Path,
     work: Work<T>,
-    classify: fn(&Result<T, u32>) -> vibezen_recovery::Classification,
+    classify: fn(&Result<T, u32>) -> Classification,
 ) -> Reply<T> {
     use futures_util::FutureExt;
     fn unavailable<T>(mailbox: actix::MailboxError) -> Result<T, CallError<u32>> {
@@ -153,10 +155,7 @@ pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 /// reported as a failure (it is the holder's own business); a cut-off is
 /// reported as a failure past the deadline, which the circuit counts as a
 /// timeout (dropping the permit would count as cancelled).
-pub async fn run_with_permit<F, T, E>(
-    permit: vibezen_recovery::Permit,
-    work: F,
-) -> Result<T, CallError<E>>
+pub async fn run_with_permit<F, T, E>(permit: Permit, work: F) -> Result<T, CallError<E>>
 where
     F: Future<Output = Result<T, E>>,
 {

@@ -13,15 +13,18 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use vibezen_recovery::Outcome;
 
 use actix::prelude::*;
 use futures_util::future::{Either, select};
-use vibezen_recovery::{
-    CallError, CircuitBreakerConfig, CircuitBreakerManager, CircuitStats, GetBreaker,
-    GetCircuitHandle, GetRestarts, MAX_DURATION, ResetAll, ResetCircuit, StateChanged, Stats, Stop,
-    SubscribeAll, WindowConfig,
+use vibezen_recovery::circuit::{
+    Acquire, CallError, CircuitBreaker, CircuitStats, StateChanged, Stats, Stop,
 };
+use vibezen_recovery::config::{CircuitBreakerConfig, MAX_DURATION, WindowConfig};
+use vibezen_recovery::manager::{
+    CircuitBreakerManager, GetBreaker, GetCircuitHandle, GetRestarts, ResetAll, ResetCircuit,
+    SubscribeAll,
+};
+use vibezen_recovery::outcome::{Classification, Outcome};
 
 use crate::paths::{Path, Target, caught, run_with_permit, send_classified};
 use crate::support::*;
@@ -310,7 +313,7 @@ async fn caller(shared: Shared, paths: Vec<Path>, mut rng: Rng) {
             if drop_it && path == Path::Permit {
                 // Acquire, then drop the permit unreported.
                 add(&counters.dropped_permits, 1);
-                return match target.circuit.send(vibezen_recovery::Acquire).await {
+                return match target.circuit.send(Acquire).await {
                     Ok(Ok(permit)) => {
                         drop(permit);
                         Some(Ok(0))
@@ -369,7 +372,7 @@ async fn caller(shared: Shared, paths: Vec<Path>, mut rng: Rng) {
 async fn call(target: &Target, path: Path, work: Work) -> Result<u64, CallError<u32>> {
     match path {
         Path::Handle => caught(target.handle.call(work)).await,
-        Path::Permit => match target.circuit.send(vibezen_recovery::Acquire).await {
+        Path::Permit => match target.circuit.send(Acquire).await {
             Ok(Ok(permit)) => run_with_permit(permit, work).await,
             Ok(Err(open)) => Err(CallError::Open(open)),
             Err(mailbox) => Err(CallError::Unavailable(mailbox)),
@@ -378,11 +381,11 @@ async fn call(target: &Target, path: Path, work: Work) -> Result<u64, CallError<
     }
 }
 
-fn classify(result: &Result<u64, u32>) -> vibezen_recovery::Classification {
+fn classify(result: &Result<u64, u32>) -> Classification {
     match result {
-        Ok(_) => vibezen_recovery::Classification::Success,
-        Err(2) => vibezen_recovery::Classification::Ignored,
-        Err(_) => vibezen_recovery::Classification::Failure,
+        Ok(_) => Classification::Success,
+        Err(2) => Classification::Ignored,
+        Err(_) => Classification::Failure,
     }
 }
 
@@ -390,7 +393,7 @@ fn classify(result: &Result<u64, u32>) -> vibezen_recovery::Classification {
 /// incarnation of a circuit (one actor) no counter ever goes down.
 async fn check_stats(
     shared: &Shared,
-    last: &mut BTreeMap<&'static str, (Addr<vibezen_recovery::CircuitBreaker>, CircuitStats)>,
+    last: &mut BTreeMap<&'static str, (Addr<CircuitBreaker>, CircuitStats)>,
 ) {
     for &name in shared.names.iter() {
         let Ok(Ok(circuit)) = shared.manager.send(GetBreaker::new(name)).await else {

@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex, MutexGuard, Once};
 use std::time::Duration;
 
 use actix::prelude::*;
-use vibezen_recovery::{CircuitState, StateChanged, TransitionReason};
+use vibezen_recovery::circuit::{HISTORY_LIMIT, StateChanged};
+use vibezen_recovery::state::CircuitState;
+use vibezen_recovery::transition::TransitionReason;
 
 /// The tests of this binary load both cores, measure memory and time
 /// transitions: each runs under this lock so that none disturbs another.
@@ -420,7 +422,7 @@ impl Handler<StateChanged> for Checker {
         log.events += 1;
         log.state = event.to;
         log.generation = event.generation;
-        if log.last.len() == vibezen_recovery::HISTORY_LIMIT {
+        if log.last.len() == HISTORY_LIMIT {
             log.last.pop_front();
         }
         log.last.push_back(event);
