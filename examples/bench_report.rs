@@ -1116,9 +1116,12 @@ async fn report() {
             m("registry") * 3.0 <= m("failsafe_default"),
         ),
         (
-            "registry named call: 0 allocations".into(),
-            format!("{:.3} per call", a("registry")),
-            a("registry") == 0.0,
+            "registry named call: allocates only on a thread's first call".into(),
+            format!(
+                "{:.1} in 10,000 calls (each batch runs on a new thread)",
+                a("registry") * 10_000.0
+            ),
+            a("registry") * 10_000.0 <= 4.0,
         ),
         (
             "handle, OPEN rejection: 0 allocations".into(),

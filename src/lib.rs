@@ -30,8 +30,11 @@
 //!
 //! # Functional core, actor shell
 //!
-//! The rules live in [`state_machine::StateMachine`], plain Rust driven by a
-//! clock that is passed in. Each circuit is a
+//! Every decision of a circuit (admit, trial or refuse; by when a call must
+//! end; whether an outcome opens or closes it) is written once, in
+//! [`rules::Rules`], and every call path asks it. The state of one circuit
+//! lives in [`state_machine::StateMachine`], plain Rust driven by a clock
+//! that is passed in. Each circuit is a
 //! [`CircuitBreaker`](circuit::CircuitBreaker) actor that owns one state
 //! machine, one timer, its subscribers and its history; it is the only
 //! writer of its state. Every transition starts a new *generation*: the
@@ -39,7 +42,7 @@
 //! totals but never drives the new state, so a slow call from before an
 //! outage cannot close a circuit that has since opened.
 //!
-//! # Three ways to call, and one to listen
+//! # Four ways to call, and one to listen
 //!
 //! - [`ProtectedCall`](circuit::ProtectedCall):
 //!   `addr.send(ProtectedCall::new(future)).await`; the future runs on the
@@ -51,12 +54,19 @@
 //!   [`GetHandle`](circuit::GetHandle)): the fast path. The circuit
 //!   publishes its state in one atomic word; a handle admits or rejects from
 //!   it, runs the future on your own task and counts the outcome in a
-//!   per-thread slot, with no message and no allocation (about 11 ns). Only
-//!   the outcome that crosses a threshold tells the actor, which stays the
-//!   only writer of transitions, timers and events.
+//!   per-thread slot, with no message and no allocation. Only the outcome
+//!   that crosses a threshold tells the actor, which stays the only writer
+//!   of transitions, timers and events.
+//! - [`Registry`](manager::Registry) (from a manager's
+//!   [`GetRegistry`](manager::GetRegistry)): the fast path by name,
+//!   VIBEZEN's `manager.call("database", ...)` on your own task.
 //! - [`Acquire`](circuit::Acquire) a [`Permit`](circuit::Permit), do the
 //!   work on your own task (for futures that are not `Send`, or blocking
 //!   work), then report the outcome.
+//!
+//! All four accept the same [`Classifier`](classifier::Classifier) and
+//! honour `call_timeout` by the same rule
+//! ([`Rules::is_late`](rules::Rules::is_late)).
 //! - [`Subscribe`](circuit::Subscribe) a recipient to
 //!   [`StateChanged`](circuit::StateChanged) events to degrade and recover
 //!   gracefully.

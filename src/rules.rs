@@ -40,10 +40,6 @@ pub use crate::window::WindowCounts;
 /// way (a busy circuit may read it late) to count as what it was.
 pub const RECLAIM_GRACE: Duration = Duration::from_millis(100);
 
-/// The granularity of tokio's timers: a timer set for an instant fires on
-/// the first millisecond tick at or after it.
-pub const TIMER_TICK: Duration = Duration::from_millis(1);
-
 /// The decisions of one circuit, built once from its config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rules {
@@ -157,13 +153,16 @@ impl Rules {
         self.call_timeout
     }
 
-    /// Whether a call that ended at `ended_at` ran past its deadline: by
-    /// more than [`TIMER_TICK`], the granularity of the timers that cut
-    /// calls off, so that a call that ends in the poll where its timer
-    /// fires is in time on every path, as it is for the timer.
+    /// Whether a call that ended at `ended_at` ran past its deadline. One
+    /// that ends at the deadline itself is in time; one that ends after it
+    /// is late even if it ended in the poll where its timer fired (tokio's
+    /// timers fire on the first millisecond tick at or after their
+    /// instant), so that a permit holder who cuts its work off at the
+    /// deadline and reports a failure counts a timeout, as the circuit's
+    /// own guard does.
     #[inline]
     pub fn is_late(deadline: Instant, ended_at: Instant) -> bool {
-        ended_at > deadline + TIMER_TICK
+        ended_at > deadline
     }
 
     /// What an outcome reported by the caller counts as: whatever the call

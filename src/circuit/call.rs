@@ -106,7 +106,11 @@ where
 {
     // `ResponseActFuture` runs each call as its own spawned future on the
     // actor, so calls overlap; the `map` step gets `&mut self` when the call
-    // ends, to record its outcome.
+    // ends, to record its outcome. A rejection is spawned too, ready: answered
+    // from the handler instead (`ActorResponse::reply`), rejected callers
+    // send again so fast that the mailbox never drains, and actix serves
+    // queued messages before spawned futures, so trials in flight starved
+    // (in the half-open race test, HALF_OPEN episodes fell tenfold).
     type Result = ResponseActFuture<Self, Result<T, CallError<E>>>;
 
     fn handle(&mut self, call: ProtectedCall<F, C>, ctx: &mut Context<Self>) -> Self::Result {
@@ -122,9 +126,9 @@ where
             guarded(future, deadline)
                 .into_actor(self)
                 .map(move |ended, circuit, ctx| {
-                    let (outcome, result) = settle(ended, &classifier, true);
-                    circuit.finish(ticket, outcome, ctx);
-                    result
+                    settle(ended, &classifier, true, |outcome| {
+                        circuit.finish(ticket, outcome, ctx)
+                    })
                 }),
         )
     }

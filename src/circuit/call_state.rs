@@ -140,10 +140,60 @@ impl<F, C> CallState<F, C> {
         }
     }
 
+    /// A HALF_OPEN trial: the rare path, out of line so that the common one
+    /// stays small enough for its caller to inline.
+    #[inline(never)]
+    fn poll_trial<T, E>(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, CallError<E>>>
+    where
+        F: Future<Output = Result<T, E>>,
+        C: Classifier<T, E>,
+    {
+        let mut this = self.project();
+        let Some(rare) = this.rare.as_mut() else {
+            unreachable!("a fast-path call in a trial without one")
+        };
+        if let Some(Trial::Asking(request)) = rare.as_mut().project().trial {
+            let permit = match ready!(request.as_mut().poll(cx)) {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(open)) => {
+                    *this.stage = Stage::Done;
+                    return Poll::Ready(Err(CallError::Open(open)));
+                }
+                Err(mailbox) => {
+                    *this.stage = Stage::Done;
+                    return Poll::Ready(Err(CallError::Unavailable(mailbox)));
+                }
+            };
+            if let Some(at) = permit.deadline() {
+                let limit = at.saturating_duration_since(Instant::now());
+                rare.as_mut().keep_deadline(at, limit);
+            }
+            *rare.as_mut().project().trial = Some(Trial::Running(permit));
+        }
+        let ended = ready!(poll_once(
+            this.future.as_mut(),
+            this.polling,
+            this.rare.as_mut(),
+            cx
+        ));
+        this.future.set(None);
+        *this.polling = true;
+        let (stage, rare) = (&mut *this.stage, this.rare.as_mut());
+        let result = settle(ended, &*this.classifier, false, |outcome| {
+            *stage = Stage::Done;
+            let trial = rare.and_then(|rare| rare.as_mut().project().trial.take());
+            if let Some(Trial::Running(permit)) = trial {
+                permit.report_outcome(outcome);
+            }
+        });
+        *this.polling = false;
+        Poll::Ready(result)
+    }
+
     /// Drives the call through the circuit behind `inner`.
     #[inline]
     pub(crate) fn poll_with<T, E>(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         inner: &Inner,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, CallError<E>>>
@@ -151,7 +201,7 @@ impl<F, C> CallState<F, C> {
         F: Future<Output = Result<T, E>>,
         C: Classifier<T, E>,
     {
-        let mut this = self.project();
+        let mut this = self.as_mut().project();
         loop {
             match *this.stage {
                 Stage::Fresh => {
@@ -183,55 +233,18 @@ impl<F, C> CallState<F, C> {
                         cx
                     ));
                     this.future.set(None);
+                    // Until the outcome is counted the call is still
+                    // running: a classifier that panics is counted on drop.
                     *this.polling = true;
-                    let (outcome, result) = settle(ended, &*this.classifier, false);
+                    let stage = &mut *this.stage;
+                    let result = settle(ended, &*this.classifier, false, |outcome| {
+                        *stage = Stage::Done;
+                        inner.finish(word, outcome);
+                    });
                     *this.polling = false;
-                    *this.stage = Stage::Done;
-                    inner.finish(word, outcome);
                     return Poll::Ready(result);
                 }
-                Stage::Trial => {
-                    let Some(rare) = this.rare.as_mut() else {
-                        unreachable!("a fast-path call in a trial without one")
-                    };
-                    if let Some(Trial::Asking(request)) = rare.as_mut().project().trial {
-                        let permit = match ready!(request.as_mut().poll(cx)) {
-                            Ok(Ok(permit)) => permit,
-                            Ok(Err(open)) => {
-                                *this.stage = Stage::Done;
-                                return Poll::Ready(Err(CallError::Open(open)));
-                            }
-                            Err(mailbox) => {
-                                *this.stage = Stage::Done;
-                                return Poll::Ready(Err(CallError::Unavailable(mailbox)));
-                            }
-                        };
-                        if let Some(at) = permit.deadline() {
-                            let limit = at.saturating_duration_since(Instant::now());
-                            rare.as_mut().keep_deadline(at, limit);
-                        }
-                        *rare.as_mut().project().trial = Some(Trial::Running(permit));
-                    }
-                    let ended = ready!(poll_once(
-                        this.future.as_mut(),
-                        this.polling,
-                        this.rare.as_mut(),
-                        cx
-                    ));
-                    this.future.set(None);
-                    *this.polling = true;
-                    let (outcome, result) = settle(ended, &*this.classifier, false);
-                    *this.polling = false;
-                    *this.stage = Stage::Done;
-                    let trial = this
-                        .rare
-                        .as_mut()
-                        .and_then(|rare| rare.as_mut().project().trial.take());
-                    if let Some(Trial::Running(permit)) = trial {
-                        permit.report_outcome(outcome);
-                    }
-                    return Poll::Ready(result);
-                }
+                Stage::Trial => return self.poll_trial(cx),
                 Stage::Done => panic!("a fast-path call polled after it completed"),
             }
         }

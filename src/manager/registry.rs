@@ -90,7 +90,21 @@ const VIEW_LIMIT: usize = 1_024;
 struct View {
     id: u64,
     registry: Weak<Shared>,
+    /// The circuit called last: a loop that calls one name again and again
+    /// compares the name instead of hashing it.
+    last: Option<(Box<str>, CircuitHandle)>,
     handles: HashMap<Box<str>, CircuitHandle, BuildHasherDefault<NameHasher>>,
+}
+
+impl View {
+    #[inline]
+    fn get(&mut self, name: &str) -> Option<&CircuitHandle> {
+        if !matches!(&self.last, Some((last, _)) if **last == *name) {
+            let handle = self.handles.get(name)?;
+            self.last = Some((name.into(), handle.clone()));
+        }
+        self.last.as_ref().map(|(_, handle)| handle)
+    }
 }
 
 thread_local! {
@@ -160,11 +174,11 @@ impl Registry {
     /// `None` if the manager must be asked.
     #[inline]
     fn cached(&self, name: &str) -> Option<CircuitHandle> {
-        let found = VIEWS.with_borrow(|views| {
+        let found = VIEWS.with_borrow_mut(|views| {
             views
-                .iter()
+                .iter_mut()
                 .find(|view| view.id == self.shared.id)
-                .and_then(|view| view.handles.get(name))
+                .and_then(|view| view.get(name))
                 .filter(|handle| !handle.is_stopped())
                 .cloned()
         });
@@ -205,16 +219,18 @@ impl Registry {
                     views.push(View {
                         id: self.shared.id,
                         registry: Arc::downgrade(&self.shared),
+                        last: None,
                         handles: HashMap::default(),
                     });
                     views.len() - 1
                 }
             };
-            let handles = &mut views[index].handles;
-            if handles.len() >= VIEW_LIMIT {
-                handles.clear();
+            let view = &mut views[index];
+            if view.handles.len() >= VIEW_LIMIT {
+                view.handles.clear();
             }
-            handles.insert(name.into(), handle.clone());
+            view.last = None;
+            view.handles.insert(name.into(), handle.clone());
         });
     }
 }
