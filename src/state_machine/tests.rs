@@ -81,12 +81,7 @@ fn half_open(config: CircuitBreakerConfig, t0: Instant) -> (StateMachine, Instan
 
 fn assert_totals_add_up(m: &StateMachine) {
     let t = m.totals();
-    let finished = t[Outcome::Success]
-        + t[Outcome::Failure]
-        + t[Outcome::Timeout]
-        + t[Outcome::Panic]
-        + t[Outcome::Ignored]
-        + t[Outcome::Cancelled];
+    let finished = t.outcomes.total();
     assert!(finished <= t.calls, "more outcomes than calls: {t:?}");
     assert_eq!(t.calls, finished + t.in_flight(), "{t:?}");
 }
@@ -946,15 +941,7 @@ impl Model {
     }
 
     fn count(&mut self, outcome: Outcome) {
-        let totals = &mut self.totals;
-        *match outcome {
-            Success => &mut totals[Outcome::Success],
-            Failure => &mut totals[Outcome::Failure],
-            Timeout => &mut totals[Outcome::Timeout],
-            Panic => &mut totals[Outcome::Panic],
-            Ignored => &mut totals[Outcome::Ignored],
-            Cancelled => &mut totals[Outcome::Cancelled],
-        } += 1;
+        self.totals[outcome] += 1;
     }
 }
 

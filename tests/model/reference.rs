@@ -443,15 +443,7 @@ impl Model {
     }
 
     fn count(&mut self, outcome: Outcome, at: Instant) {
-        let totals = &mut self.totals;
-        match outcome {
-            Outcome::Success => totals[Outcome::Success] += 1,
-            Outcome::Failure => totals[Outcome::Failure] += 1,
-            Outcome::Timeout => totals[Outcome::Timeout] += 1,
-            Outcome::Panic => totals[Outcome::Panic] += 1,
-            Outcome::Ignored => totals[Outcome::Ignored] += 1,
-            Outcome::Cancelled => totals[Outcome::Cancelled] += 1,
-        }
+        self.totals[outcome] += 1;
         if matches!(
             outcome,
             Outcome::Failure | Outcome::Timeout | Outcome::Panic

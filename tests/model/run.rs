@@ -382,12 +382,7 @@ pub fn check_invariants(case: &Case) -> Result<(), String> {
         }
 
         let totals = machine.totals();
-        let finished = totals[Outcome::Success]
-            + totals[Outcome::Failure]
-            + totals[Outcome::Timeout]
-            + totals[Outcome::Panic]
-            + totals[Outcome::Ignored]
-            + totals[Outcome::Cancelled];
+        let finished = totals.outcomes.total();
         if totals.calls != finished + totals.in_flight() || finished > totals.calls {
             return fail(now, format!("totals do not add up: {totals:?}"));
         }

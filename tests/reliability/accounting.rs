@@ -606,12 +606,7 @@ fn check_against_stats(name: &str, seen: &Seen, stats: &CircuitStats) {
     assert_eq!(stats.in_flight, 0, "{context}");
     assert_eq!(
         t.calls,
-        t[Outcome::Success]
-            + t[Outcome::Failure]
-            + t[Outcome::Timeout]
-            + t[Outcome::Panic]
-            + t[Outcome::Ignored]
-            + t[Outcome::Cancelled],
+        t.outcomes.total(),
         "every admitted call counted exactly once: {context}"
     );
     // Every outcome as its caller saw it: a trial whose outcome a busy
@@ -657,12 +652,7 @@ fn check_against_stats(name: &str, seen: &Seen, stats: &CircuitStats) {
 /// its call).
 fn totals_problem(stats: &CircuitStats) -> Option<String> {
     let t = stats.totals;
-    let outcomes = t[Outcome::Success]
-        + t[Outcome::Failure]
-        + t[Outcome::Timeout]
-        + t[Outcome::Panic]
-        + t[Outcome::Ignored]
-        + t[Outcome::Cancelled];
+    let outcomes = t.outcomes.total();
     (outcomes > t.calls || stats.in_flight > 1_000_000).then(|| {
         format!(
             "{}: {} outcomes for {} admitted calls (in_flight {}): {t:?}",

@@ -432,12 +432,7 @@ async fn check_stats(
 
 fn check_totals(shared: &Shared, stats: &CircuitStats) {
     let t = stats.totals;
-    let outcomes = t[Outcome::Success]
-        + t[Outcome::Failure]
-        + t[Outcome::Timeout]
-        + t[Outcome::Panic]
-        + t[Outcome::Ignored]
-        + t[Outcome::Cancelled];
+    let outcomes = t.outcomes.total();
     if outcomes > t.calls || stats.in_flight > 100_000 {
         shared.violations.report(format!(
             "{}: {outcomes} outcomes for {} admitted calls (in_flight {})",
@@ -688,12 +683,7 @@ async fn run_soak(length: Duration, handles_elsewhere: bool) -> (SoakFigures, Ve
             circuit.send(Stats).await.unwrap()
         };
         let t = stats.totals;
-        let outcomes = t[Outcome::Success]
-            + t[Outcome::Failure]
-            + t[Outcome::Timeout]
-            + t[Outcome::Panic]
-            + t[Outcome::Ignored]
-            + t[Outcome::Cancelled];
+        let outcomes = t.outcomes.total();
         if stats.in_flight != 0 || outcomes != t.calls {
             shared.violations.report(format!(
                 "{name}: at rest, {t:?} with {} in flight",
