@@ -350,3 +350,47 @@ impl fmt::Debug for CircuitHandle {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::circuit::{Reset, Stats};
+    use crate::config::CircuitBreakerConfig;
+    use actix::Actor;
+
+    /// Issue 15, race 1: after a reset from CLOSED, a failure counted in the
+    /// new generation while the old generation's window is still shared
+    /// (the moment between publishing the new word and sharing the new
+    /// window) must not be judged against the old window. The race is held
+    /// open by putting the old window back by hand; the base is tagged with
+    /// its generation, so the handle ignores it. Untagged, this tripped the
+    /// circuit at once: `FailureRate { rate: 1.0, calls: 10 }`.
+    #[actix::test]
+    async fn a_failure_after_a_reset_is_not_judged_against_the_old_window() {
+        let config = CircuitBreakerConfig {
+            failure_threshold: 1_000,
+            min_calls: 10,
+            failure_rate_threshold: 0.5,
+            ..Default::default()
+        };
+        let circuit = CircuitBreaker::new("race_1", config).unwrap().start();
+        let handle = circuit.send(GetHandle).await.unwrap();
+        for _ in 0..9 {
+            let _ = handle.call(async { Err::<(), ()>(()) }).await;
+        }
+        assert_eq!(circuit.send(Stats).await.unwrap().window_failures, 9);
+        let old_window = handle.inner.published.rate_base();
+        assert_eq!(old_window.window.failures, 9);
+        circuit.send(Reset).await.unwrap();
+        handle.inner.published.set_rate_base(old_window);
+        let _ = handle.call(async { Err::<(), ()>(()) }).await;
+        let stats = circuit.send(Stats).await.unwrap();
+        assert_eq!(
+            stats.state,
+            CircuitState::Closed,
+            "{:?}",
+            stats.state_changes
+        );
+        assert_eq!(handle.state(), CircuitState::Closed);
+    }
+}

@@ -169,3 +169,53 @@ fn fold_interval(window: &WindowConfig) -> Duration {
         WindowConfig::Count { .. } => Duration::from_secs(1),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CircuitBreakerConfig;
+    use crate::fast_path::slots::Count;
+
+    /// Issue 15, race 2: a call admitted before a reset that fails after it
+    /// is counted in the totals and never in the new window. Its ending is
+    /// one store (into the stale counters), so no fold can catch it half
+    /// counted; it used to be two (the failure, then a stale mark), and a
+    /// fold between them put the old generation's failure into the new
+    /// window for good.
+    #[test]
+    fn a_stale_failure_is_counted_once_and_never_in_the_new_window() {
+        let t0 = Instant::now();
+        let config = CircuitBreakerConfig {
+            failure_threshold: 1_000,
+            min_calls: 1,
+            failure_rate_threshold: 1.0,
+            ..Default::default()
+        };
+        let mut machine = StateMachine::new(config, t0).unwrap();
+        let mut fast = FastPath::new(&machine, t0);
+        fast.slots().add(Count::Admitted);
+        machine.reset(t0);
+        fast.publish(&mut machine, t0);
+        // The call ends after the reset: one store.
+        fast.slots().add(Count::Stale(Outcome::Failure));
+        fast.sync(&mut machine, t0);
+        assert_eq!(machine.window_counts(t0), (0, 0));
+        assert_eq!(machine.totals()[Outcome::Failure], 1);
+        assert_eq!(machine.totals().in_flight(), 0);
+        assert_eq!(machine.state(), CircuitState::Closed);
+        fast.sync(&mut machine, t0);
+        assert_eq!(machine.totals()[Outcome::Failure], 1, "counted once");
+    }
+
+    /// The fresh outcomes of the published generation do enter its window.
+    #[test]
+    fn a_fresh_failure_enters_the_window_of_its_generation() {
+        let t0 = Instant::now();
+        let mut machine = StateMachine::new(CircuitBreakerConfig::default(), t0).unwrap();
+        let mut fast = FastPath::new(&machine, t0);
+        fast.slots().add(Count::Admitted);
+        fast.slots().add(Count::Fresh(Outcome::Failure));
+        fast.sync(&mut machine, t0);
+        assert_eq!(machine.window_counts(t0), (1, 1));
+    }
+}

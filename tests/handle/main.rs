@@ -2,6 +2,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod races;
 #[path = "../circuit/support.rs"]
 #[allow(dead_code)]
 mod support;
