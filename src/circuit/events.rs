@@ -1,6 +1,8 @@
 //! State-change broadcasts: the events, subscribing, and the fan-out.
 
-use actix::dev::SendError;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
 use actix::{Context, Handler, Message, Recipient};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -43,6 +45,14 @@ impl StateChanged {
 
 /// Subscribes a recipient to a circuit's [`StateChanged`] events. Subscribing
 /// the same recipient twice has no further effect.
+///
+/// Events are delivered in order and never wait: a full mailbox still takes
+/// them. What one subscriber may have queued past its mailbox's capacity is
+/// bounded across every circuit it listens to together: one that falls
+/// [`MAX_SUBSCRIBER_BACKLOG`] events behind is unsubscribed from all of them
+/// with a warning, and a manager does not subscribe it to the circuits it
+/// creates or recreates afterwards. Subscribing it again on purpose starts
+/// it afresh.
 ///
 /// ```
 /// use actix::prelude::*;
@@ -91,8 +101,55 @@ impl Handler<Unsubscribe> for CircuitBreaker {
 }
 
 /// How far behind a subscriber may fall, in events queued past its
-/// mailbox's capacity, before the circuit gives up on it.
+/// mailbox's capacity by all the circuits it listens to together, before
+/// every circuit gives up on it.
 pub const MAX_SUBSCRIBER_BACKLOG: u32 = 1_000;
+
+/// What every circuit knows of one subscriber. Its mailbox is one, shared
+/// by every circuit it listens to, so its backlog is counted once for all
+/// of them, and once given up on it stays given up: not handed to a new or
+/// recreated circuit as if it were fresh.
+#[derive(Debug, Default)]
+struct Standing {
+    /// Events sent to it, by every circuit, that it has not handled yet.
+    backlog: AtomicU32,
+    /// Dropped for falling [`MAX_SUBSCRIBER_BACKLOG`] behind.
+    given_up: AtomicBool,
+}
+
+/// The standing of every subscriber some circuit holds. A circuit keeps
+/// the standing alive; a recipient no circuit holds is forgotten.
+static STANDINGS: Mutex<Vec<(Recipient<StateChanged>, Weak<Standing>)>> = Mutex::new(Vec::new());
+
+fn standing_of(recipient: &Recipient<StateChanged>) -> Arc<Standing> {
+    let mut standings = STANDINGS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    standings.retain(|(_, standing)| standing.strong_count() > 0);
+    if let Some(standing) = standings
+        .iter()
+        .find(|(known, _)| known == recipient)
+        .and_then(|(_, standing)| standing.upgrade())
+    {
+        return standing;
+    }
+    let standing = Arc::new(Standing::default());
+    standings.push((recipient.clone(), Arc::downgrade(&standing)));
+    standing
+}
+
+/// Whether `recipient` was given up on for falling too far behind: the
+/// manager does not subscribe it to circuits it creates or recreates.
+pub(crate) fn given_up(recipient: &Recipient<StateChanged>) -> bool {
+    let standings = STANDINGS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    standings
+        .iter()
+        .find(|(known, _)| known == recipient)
+        .and_then(|(_, standing)| standing.upgrade())
+        .is_some_and(|standing| standing.given_up.load(Ordering::Relaxed))
+}
 
 /// The recipients of a circuit's events.
 #[derive(Debug, Default)]
@@ -101,22 +158,26 @@ pub(crate) struct Subscribers(Vec<Subscriber>);
 #[derive(Debug)]
 struct Subscriber {
     recipient: Recipient<StateChanged>,
-    /// Events queued past the mailbox's capacity since it last had room.
-    backlog: u32,
+    standing: Arc<Standing>,
 }
 
 impl Subscribers {
+    /// Adds `recipient`. Subscribing on purpose is a fresh start, even for
+    /// one given up on before.
     pub(crate) fn add(&mut self, recipient: Recipient<StateChanged>) {
-        if !self
+        if self
             .0
             .iter()
             .any(|subscriber| subscriber.recipient == recipient)
         {
-            self.0.push(Subscriber {
-                recipient,
-                backlog: 0,
-            });
+            return;
         }
+        let standing = standing_of(&recipient);
+        standing.given_up.store(false, Ordering::Relaxed);
+        self.0.push(Subscriber {
+            recipient,
+            standing,
+        });
     }
 
     pub(crate) fn remove(&mut self, recipient: &Recipient<StateChanged>) {
@@ -130,33 +191,42 @@ impl Subscribers {
 
     /// Delivers `event` to every live subscriber without ever waiting.
     ///
-    /// A full mailbox still takes it (`do_send` past the soft limit), so a
-    /// slow subscriber loses nothing and blocks no one. One that falls
-    /// [`MAX_SUBSCRIBER_BACKLOG`] events behind is taken for stuck and
-    /// dropped with a warning, so that a subscriber that never reads cannot
-    /// make the circuit's memory grow without bound. A closed one is pruned.
+    /// The event goes into the subscriber's mailbox at once, in order,
+    /// past the mailbox's soft limit if need be, so a slow subscriber loses
+    /// nothing and blocks no one; a small task on this arbiter waits until
+    /// it was handled, so that what the subscriber has not handled yet is
+    /// counted, over every circuit it listens to together. One with
+    /// [`MAX_SUBSCRIBER_BACKLOG`] events unhandled is taken for stuck and
+    /// dropped by all of them with a warning, so that a subscriber that
+    /// reads too slowly, or never, cannot make memory grow without bound.
+    /// A closed one is pruned.
     pub(crate) fn broadcast(&mut self, circuit: &str, event: StateChanged) {
-        self.0.retain_mut(
-            |subscriber| match subscriber.recipient.try_send(event.clone()) {
-                Ok(()) => {
-                    subscriber.backlog = 0;
-                    true
-                }
-                Err(SendError::Full(_)) if subscriber.backlog >= MAX_SUBSCRIBER_BACKLOG => {
-                    tracing::warn!(
-                        circuit,
-                        backlog = subscriber.backlog,
-                        "subscriber fell too far behind; unsubscribed"
-                    );
-                    false
-                }
-                Err(SendError::Full(event)) => {
-                    subscriber.recipient.do_send(event);
-                    subscriber.backlog += 1;
-                    true
-                }
-                Err(SendError::Closed(_)) => false,
-            },
-        );
+        self.0.retain_mut(|subscriber| {
+            let standing = &subscriber.standing;
+            if standing.given_up.load(Ordering::Relaxed) || !subscriber.recipient.connected() {
+                return false;
+            }
+            let backlog = standing.backlog.fetch_add(1, Ordering::AcqRel);
+            if backlog >= MAX_SUBSCRIBER_BACKLOG {
+                standing.backlog.fetch_sub(1, Ordering::AcqRel);
+                standing.given_up.store(true, Ordering::Relaxed);
+                tracing::warn!(
+                    circuit,
+                    backlog,
+                    "subscriber fell too far behind; unsubscribed from every circuit"
+                );
+                return false;
+            }
+            // A sender of its own: one that has filled the mailbox once is
+            // parked, and would hold later events back out of order.
+            let handled = subscriber.recipient.clone().send(event.clone());
+            let standing = Arc::clone(standing);
+            actix::spawn(async move {
+                // Handled, or the subscriber is gone: either way no longer queued.
+                let _ = handled.await;
+                standing.backlog.fetch_sub(1, Ordering::AcqRel);
+            });
+            true
+        });
     }
 }

@@ -18,7 +18,7 @@
 mod call;
 mod call_state;
 mod error;
-mod events;
+pub(crate) mod events;
 mod ext;
 mod guard;
 mod handle;

@@ -93,6 +93,13 @@ impl Handler<ResetAll> for CircuitBreakerManager {
 /// once every present circuit has taken the subscription. Subscribing the
 /// same recipient twice has no further effect.
 ///
+/// A subscriber that falls [`MAX_SUBSCRIBER_BACKLOG`](crate::circuit::MAX_SUBSCRIBER_BACKLOG)
+/// events behind, counted over every circuit together, is dropped by all of
+/// them (see [`Subscribe`](crate::circuit::Subscribe)), and the manager no
+/// longer hands it to the circuits it creates or recreates: a stuck
+/// subscriber costs at most that many queued events, however many circuits
+/// there are and however often they restart.
+///
 /// ```
 /// use actix::prelude::*;
 /// use vibezen_recovery::manager::SubscribeAll;
@@ -126,7 +133,7 @@ impl Handler<SubscribeAll> for CircuitBreakerManager {
         SubscribeAll(recipient): SubscribeAll,
         _: &mut Context<Self>,
     ) -> Self::Result {
-        self.subscribers.retain(Recipient::connected);
+        self.prune_subscribers();
         if !self.subscribers.contains(&recipient) {
             self.subscribers.push(recipient.clone());
         }

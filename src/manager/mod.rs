@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use actix::{Actor, Addr, AsyncContext, Context, Recipient};
 
-use crate::circuit::{CircuitBreaker, StateChanged, Subscribe};
+use crate::circuit::{CircuitBreaker, StateChanged, Subscribe, events};
 use crate::config::{CircuitBreakerConfig, ConfigError};
 
 pub use call::Call;
@@ -171,13 +171,22 @@ impl CircuitBreakerManager {
         config: CircuitBreakerConfig,
     ) -> Result<Addr<CircuitBreaker>, ConfigError> {
         let addr = CircuitBreaker::new(name, config)?.start();
-        self.subscribers.retain(Recipient::connected);
+        self.prune_subscribers();
         for subscriber in &self.subscribers {
             // The mailbox is empty: the subscription is the first thing the
             // circuit handles, before any call the manager routes to it.
             addr.do_send(Subscribe(subscriber.clone()));
         }
         Ok(addr)
+    }
+}
+
+impl CircuitBreakerManager {
+    /// Forgets subscribers that are gone, or that the circuits gave up on
+    /// for falling too far behind: they are not handed to new circuits.
+    fn prune_subscribers(&mut self) {
+        self.subscribers
+            .retain(|recipient| recipient.connected() && !events::given_up(recipient));
     }
 }
 

@@ -22,6 +22,7 @@ mod accounting;
 mod common;
 mod concurrency;
 mod faults;
+mod heap;
 mod memory;
 mod paths;
 mod soak;

@@ -13,7 +13,7 @@ use vibezen_recovery::circuit::{
     Stop, Subscribe,
 };
 use vibezen_recovery::config::{CircuitBreakerConfig, MAX_DURATION};
-use vibezen_recovery::manager::{CircuitBreakerManager, GetBreaker};
+use vibezen_recovery::manager::{CircuitBreakerManager, GetBreaker, GetRegistry, SubscribeAll};
 use vibezen_recovery::outcome::Outcome;
 use vibezen_recovery::state::CircuitState;
 
@@ -353,5 +353,101 @@ fn recreated_circuits_are_freed_and_distinct_ones_cost_a_little_each() {
             );
         })
         .await;
+    })
+}
+
+/// Issue 15: the live heap (the counting allocator's bytes in use, not
+/// VmRSS) stops growing under flapping circuits that are stopped and
+/// recreated, with a stuck subscriber (its arbiter blocked, it never reads)
+/// and a slow one (2 ms per event) on every circuit through the manager.
+/// Before backlogs were counted per subscriber across circuits, each
+/// recreated circuit handed the stuck subscriber up to
+/// [`MAX_SUBSCRIBER_BACKLOG`] more events, and the heap grew for as long as
+/// the run went on.
+#[test]
+fn the_live_heap_stays_flat_under_restarts_and_stuck_subscribers() {
+    serial_test(async {
+        let manager = CircuitBreakerManager::default()
+            .sweep_every(Duration::from_millis(20))
+            .start();
+        let flappy = CircuitBreakerConfig {
+            failure_threshold: 1,
+            success_threshold: 1,
+            timeout: Duration::from_millis(2),
+            ..Default::default()
+        };
+        let names: Vec<String> = (0..8).map(|i| format!("flap_{i}")).collect();
+        for name in &names {
+            manager
+                .send(GetBreaker::with_config(name.clone(), flappy.clone()))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let listeners = Callers::new(2);
+        let (_release, blocked) = std::sync::mpsc::channel::<()>();
+        assert!(listeners.arbiter(1).spawn(async move {
+            let _ = blocked.recv();
+        }));
+        let (stuck, slow) = (Events::default(), Events::default());
+        for recipient in [
+            stuck.subscriber(&listeners.arbiter(1)),
+            slow.slow_subscriber(&listeners.arbiter(0), Duration::from_millis(2)),
+        ] {
+            manager.send(SubscribeAll(recipient)).await.unwrap();
+        }
+        let registry = manager.send(GetRegistry).await.unwrap();
+
+        let started = std::time::Instant::now();
+        let mut samples = Vec::new();
+        let mut restarts = 0u64;
+        let mut round = 0u64;
+        deadline(Duration::from_secs(60), "heap load", async {
+            for at in [Duration::from_secs(10), Duration::from_secs(20)] {
+                while started.elapsed() < at {
+                    round += 1;
+                    for name in &names {
+                        let _ = registry.call(name, async { Err::<(), _>("down") }).await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                    for name in &names {
+                        let _ = registry.call(name, async { Ok::<(), &str>(()) }).await;
+                    }
+                    if round % 20 == 0 {
+                        let victim = &names[(round / 20) as usize % names.len()];
+                        let circuit = manager
+                            .send(GetBreaker::new(victim.clone()))
+                            .await
+                            .unwrap()
+                            .unwrap();
+                        let _ = circuit.send(Stop).await;
+                        restarts += 1;
+                    }
+                }
+                // The lowest of a few readings: messages in flight come and go.
+                let mut lowest = u64::MAX;
+                for _ in 0..10 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    lowest = lowest.min(crate::heap::live_bytes());
+                }
+                samples.push(lowest);
+            }
+        })
+        .await;
+        let grown = samples[1].saturating_sub(samples[0]);
+        println!(
+            "live heap {} KiB at 10 s, {} KiB at 20 s ({round} rounds, {restarts} restarts; \
+             the slow subscriber read {} events, the stuck one {})",
+            samples[0] / 1024,
+            samples[1] / 1024,
+            slow.len(),
+            stuck.len()
+        );
+        assert!(
+            grown < 1024 * 1024,
+            "the live heap grew {} KiB between 10 s and 20 s",
+            grown / 1024
+        );
+        listeners.abandon();
     })
 }

@@ -475,6 +475,8 @@ pub struct SoakFigures {
     pub rss_start_kib: u64,
     pub rss_end_kib: u64,
     pub hwm_kib: u64,
+    pub heap_start_kib: u64,
+    pub heap_end_kib: u64,
     pub violations: u64,
 }
 
@@ -482,6 +484,7 @@ async fn run_soak(length: Duration, handles_elsewhere: bool) -> (SoakFigures, Ve
     quiet_injected_panics();
     let mut rng = Rng::new(seed("soak"));
     let rss_start = rss_kib();
+    let heap_start = crate::heap::live_bytes() / 1024;
     let manager = CircuitBreakerManager::default().start();
     let probe_manager = CircuitBreakerManager::default().start();
     let names: Vec<&'static str> = circuits().iter().map(|(name, _)| *name).collect();
@@ -627,12 +630,13 @@ async fn run_soak(length: Duration, handles_elsewhere: bool) -> (SoakFigures, Ve
         if started.elapsed() >= next_report {
             next_report += Duration::from_secs(10);
             println!(
-                "soak: {:.0?}: {} calls, {} transitions, {} violations, VmRSS {} KiB",
+                "soak: {:.0?}: {} calls, {} transitions, {} violations, VmRSS {} KiB, live heap {} KiB",
                 started.elapsed(),
                 get(&shared.counters.calls),
                 fast.total(),
                 shared.violations.count(),
-                rss_kib()
+                rss_kib(),
+                crate::heap::live_bytes() / 1024
             );
         }
     }
@@ -751,6 +755,8 @@ async fn run_soak(length: Duration, handles_elsewhere: bool) -> (SoakFigures, Ve
         rss_start_kib: rss_start,
         rss_end_kib: rss_kib(),
         hwm_kib: hwm_kib(),
+        heap_start_kib: heap_start,
+        heap_end_kib: crate::heap::live_bytes() / 1024,
         violations: shared.violations.count(),
     };
     (figures, shared.violations.list())
@@ -807,8 +813,13 @@ impl SoakFigures {
         );
         println!("slowest call           {:.1?}", self.slowest);
         println!(
-            "memory                 VmRSS {} KiB at start, {} KiB at end; VmHWM {} KiB",
-            self.rss_start_kib, self.rss_end_kib, self.hwm_kib
+            "memory                 VmRSS {} KiB at start, {} KiB at end; VmHWM {} KiB; \
+             live heap {} KiB at start, {} KiB at end",
+            self.rss_start_kib,
+            self.rss_end_kib,
+            self.hwm_kib,
+            self.heap_start_kib,
+            self.heap_end_kib
         );
         println!("invariant violations   {}", self.violations);
     }
