@@ -15,8 +15,8 @@ use vibezen_recovery::integration::{CircuitsFile, HealthReport, Served, Workflow
 use vibezen_recovery::manager::ExportStatsToFile;
 use vibezen_recovery::prelude::*;
 
-/// The circuits, as a VIBEZEN deployment would keep them in a file: the
-/// seed's presets, with timeouts shortened for a demo that runs in seconds.
+/// The circuits, as a VIBEZEN deployment would keep them in a file:
+/// VIBEZEN's presets, with timeouts shortened for a demo that runs in seconds.
 const CIRCUITS: &str = r#"{
   "circuits": {
     "ai_provider_openai": {
