@@ -39,6 +39,9 @@ pub(crate) struct FastPath {
     fold_interval: Duration,
     /// The word last published, without the callers' flags.
     shown: Word,
+    /// The rate base last shared: the owner is its only writer, so it
+    /// compares with this copy and takes the lock only to change it.
+    shared: RateBase,
 }
 
 impl FastPath {
@@ -50,13 +53,14 @@ impl FastPath {
             machine.consecutive_failures(),
             now,
         );
-        let fast = FastPath {
+        let mut fast = FastPath {
             shown: published.word(),
             published: Arc::new(published),
             slots: Arc::new(Slots::default()),
             folded: SlotTotals::default(),
             last_fold: now,
             fold_interval: fold_interval(&machine.config().window),
+            shared: RateBase::default(),
         };
         fast.published.publish(fast.shown, machine.open_until());
         fast.share_rate_base(machine, now);
@@ -119,7 +123,7 @@ impl FastPath {
 
     /// Tells callers what the window holds, so that a failing caller can
     /// estimate the failure rate without asking the actor.
-    fn share_rate_base(&self, machine: &StateMachine, now: Instant) {
+    fn share_rate_base(&mut self, machine: &StateMachine, now: Instant) {
         if machine.state() != CircuitState::Closed {
             return;
         }
@@ -129,8 +133,9 @@ impl FastPath {
             window: WindowCounts { calls, failures },
             folded: WindowCounts::of(&self.folded.fresh),
         };
-        if self.published.rate_base() != base {
+        if base != self.shared {
             self.published.set_rate_base(base);
+            self.shared = base;
         }
     }
 
