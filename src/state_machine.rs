@@ -30,6 +30,7 @@
 //! # Ok::<(), vibezen_recovery::config::ConfigError>(())
 //! ```
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::config::{CircuitBreakerConfig, ConfigError};
@@ -122,6 +123,11 @@ pub struct Batch {
     pub consecutive_failures: u32,
 }
 
+/// How many reclaimed trials the machine remembers, so that their reports
+/// can still correct the totals: more than a circuit has trials in flight
+/// unless reports are lost for good (a permit leaked with `mem::forget`).
+const RECLAIMED_KEPT: usize = 64;
+
 /// A trial call that holds a HALF_OPEN slot until it reports, or until the
 /// machine reclaims it. Leases outlive the generation they were taken in,
 /// so a trial that hangs across a transition still holds its slot and is
@@ -151,6 +157,9 @@ pub struct StateMachine {
     trial_successes: u32,
     window: SlidingWindow,
     leases: Vec<Lease>,
+    /// The ids of the trials whose slots were reclaimed last (at most
+    /// [`RECLAIMED_KEPT`]), counted as timeouts until they report.
+    reclaimed: VecDeque<u64>,
     last_activity: Option<Instant>,
     last_failure: Option<Instant>,
     next_call_id: u64,
@@ -173,6 +182,7 @@ impl StateMachine {
             consecutive_failures: 0,
             trial_successes: 0,
             leases: Vec::new(),
+            reclaimed: VecDeque::new(),
             last_activity: None,
             last_failure: None,
             next_call_id: 0,
@@ -244,9 +254,9 @@ impl StateMachine {
     /// Records the outcome of an admitted call.
     ///
     /// It is counted in the totals once; it drives the state only if the call
-    /// was admitted in the current generation. The outcome of a trial call
-    /// whose slot was already reclaimed is ignored entirely: it was counted
-    /// as a timeout then.
+    /// was admitted in the current generation. A trial whose slot was
+    /// already reclaimed (and counted as a timeout then) drives nothing;
+    /// the totals count what it reports in place of that timeout.
     pub fn record(&mut self, ticket: Ticket, outcome: Outcome, now: Instant) {
         self.record_with_run(ticket, outcome, None, now);
     }
@@ -268,7 +278,7 @@ impl StateMachine {
                 Some(index) => {
                     self.leases.swap_remove(index);
                 }
-                None => return,
+                None => return self.correct_reclaimed(ticket.id, outcome),
             }
         }
         self.count(outcome, now);
@@ -364,6 +374,10 @@ impl StateMachine {
             if let Some(index) = self.leases.iter().position(due) {
                 let lease = self.leases.swap_remove(index);
                 self.count(Outcome::Timeout, lease.reclaim_at.unwrap_or(now));
+                if self.reclaimed.len() == RECLAIMED_KEPT {
+                    self.reclaimed.pop_front();
+                }
+                self.reclaimed.push_back(lease.id);
                 if lease.generation == self.generation && self.state == CircuitState::HalfOpen {
                     self.enter(
                         CircuitState::Open,
@@ -427,6 +441,20 @@ impl StateMachine {
 
     /// Counts a call's end, which is activity: a circuit is not idle while
     /// calls finish (or are reclaimed at their deadline).
+    /// The report of trial `id`, which arrived after its slot was
+    /// reclaimed: the totals count what the holder reported instead of the
+    /// timeout counted then (the holder judged its own lateness, so a
+    /// success here ended in time and only its report was slow). The state
+    /// moved on long ago and stays as it is.
+    fn correct_reclaimed(&mut self, id: u64, outcome: Outcome) {
+        let Some(index) = self.reclaimed.iter().position(|&reclaimed| reclaimed == id) else {
+            return;
+        };
+        self.reclaimed.remove(index);
+        self.totals[Outcome::Timeout] -= 1;
+        self.totals[outcome] += 1;
+    }
+
     fn count(&mut self, outcome: Outcome, at: Instant) {
         self.note_activity(at);
         self.totals[outcome] += 1;

@@ -71,24 +71,25 @@ pub struct Permit {
 }
 
 impl Permit {
-    /// The call succeeded.
-    pub fn success(self) {
-        self.report(Classification::Success);
+    /// The call succeeded. Every report returns what the circuit counts
+    /// the call as ([`report`](Self::report)).
+    pub fn success(self) -> Outcome {
+        self.report(Classification::Success)
     }
 
     /// The call failed.
-    pub fn failure(self) {
-        self.report(Classification::Failure);
+    pub fn failure(self) -> Outcome {
+        self.report(Classification::Failure)
     }
 
     /// The call's outcome should not count.
-    pub fn ignore(self) {
-        self.report(Classification::Ignored);
+    pub fn ignore(self) -> Outcome {
+        self.report(Classification::Ignored)
     }
 
     /// Reports a result by the default rule: `Ok` succeeded, `Err` failed.
-    pub fn record<T, E>(self, result: &Result<T, E>) {
-        self.report(Classification::of_result(result));
+    pub fn record<T, E>(self, result: &Result<T, E>) -> Outcome {
+        self.report(Classification::of_result(result))
     }
 
     /// Reports a result as `classifier` judges it: the same classifiers
@@ -108,19 +109,39 @@ impl Permit {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn record_with<T, E>(self, result: &Result<T, E>, classifier: impl Classifier<T, E>) {
-        self.report(classifier.classify(result));
+    pub fn record_with<T, E>(
+        self,
+        result: &Result<T, E>,
+        classifier: impl Classifier<T, E>,
+    ) -> Outcome {
+        self.report(classifier.classify(result))
     }
 
-    /// Reports the call as `classification` says; reported after the
-    /// deadline, it is a timeout ([`Rules::judge_report`]).
-    pub fn report(mut self, classification: Classification) {
+    /// Reports the call as `classification` says, and returns what the
+    /// circuit counts it as: reported after the deadline, a timeout
+    /// ([`Rules::judge_report`]). Tell your caller that, not what the work
+    /// returned, and the two always agree.
+    ///
+    /// ```
+    /// use actix::Actor;
+    /// use vibezen_recovery::prelude::*;
+    ///
+    /// # #[actix::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let breaker = CircuitBreaker::new("search", CircuitBreakerConfig::default())?.start();
+    /// let permit = breaker.send(Acquire).await??;
+    /// assert_eq!(permit.report(Classification::Success), Outcome::Success);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn report(mut self, classification: Classification) -> Outcome {
         let outcome = Rules::judge_report(
             classification.into(),
             self.deadline().map(Instant::into_std),
             Instant::now().into_std(),
         );
         self.send(outcome);
+        outcome
     }
 
     /// Reports what the call came to as the fast path judged it, its

@@ -130,7 +130,7 @@ fn the_search_reaches_every_rule() {
         "HALF_OPEN -> CLOSED: manual reset",
         "rejected while OPEN",
         "rejected: every trial slot taken",
-        "late outcome of a reclaimed trial ignored",
+        "late outcome of a reclaimed trial corrects the totals",
         "outcome of an earlier generation",
         "trial of an earlier generation reclaimed",
         "guarded trial kept its slot past a permit's grace",
@@ -174,9 +174,10 @@ use vibezen_recovery::outcome::Outcome::{Failure, Ignored, Success, Timeout};
 
 /// A permit's trial still unreported `RECLAIM_GRACE` (0.1 s) after its
 /// deadline loses its slot: the machine reclaims it before it reads the
-/// report, counts a timeout at that instant and ignores the late outcome.
+/// report and reopens on a timeout dated at that instant. The late outcome
+/// drives nothing, but the totals count it in place of the timeout.
 #[test]
-fn a_permit_trial_reported_when_its_grace_ends_is_a_timeout_and_its_outcome_ignored() {
+fn a_permit_trial_reported_when_its_grace_ends_reopens_and_its_outcome_replaces_the_timeout() {
     let (model, now) = agrees(fixed(
         r#"{"failure_threshold": 1, "success_threshold": 1, "timeout": 1.0, "reset_timeout": 5.0}"#,
         vec![
@@ -187,7 +188,7 @@ fn a_permit_trial_reported_when_its_grace_ends_is_a_timeout_and_its_outcome_igno
             JustBeforeDeadline, // 2.099 s
             Poll,               // still held
             ToDeadline,         // 2.1 s
-            Record(0, Success), // reclaimed first, so OPEN again; the success is ignored
+            Record(0, Success), // reclaimed first, so OPEN again; the success is counted
             Acquire,            // rejected
         ],
     ));
@@ -198,13 +199,13 @@ fn a_permit_trial_reported_when_its_grace_ends_is_a_timeout_and_its_outcome_igno
             model.totals[Outcome::Success],
             model.totals[Outcome::Timeout]
         ),
-        (0, 1)
+        (1, 0)
     );
     assert_eq!(model.totals.rejections, 1);
     assert_eq!(
         model.last_failure,
         Some(now),
-        "the timeout is dated at 2.1 s"
+        "the reclaim is dated at 2.1 s"
     );
 }
 

@@ -166,6 +166,9 @@ pub struct Model {
     window: Window,
     /// Admitted calls not counted yet. A trial call in here holds a slot.
     pub in_flight: Vec<Call>,
+    /// Trials whose slots were reclaimed, counted as timeouts until they
+    /// report.
+    reclaimed: Vec<u64>,
     /// The latest admission or counted outcome.
     last_activity: Option<Instant>,
     pub last_failure: Option<Instant>,
@@ -188,6 +191,7 @@ impl Model {
             consecutive_failures: 0,
             trial_successes: 0,
             in_flight: Vec::new(),
+            reclaimed: Vec::new(),
             last_activity: None,
             last_failure: None,
             totals: CallTotals::default(),
@@ -252,8 +256,14 @@ impl Model {
         self.catch_up(now);
         let Some(index) = self.in_flight.iter().position(|call| call.id == id) else {
             // A trial whose slot was reclaimed: counted as a timeout then,
-            // its late outcome is ignored entirely.
-            self.fired("late outcome of a reclaimed trial ignored");
+            // its late outcome drives nothing but takes that timeout's
+            // place in the totals.
+            self.fired("late outcome of a reclaimed trial corrects the totals");
+            let index = self.reclaimed.iter().position(|&reclaimed| reclaimed == id);
+            self.reclaimed
+                .remove(index.expect("only reclaimed trials report late"));
+            self.totals[Outcome::Timeout] -= 1;
+            self.totals[outcome] += 1;
             return;
         };
         let call = self.in_flight.remove(index);
@@ -352,6 +362,7 @@ impl Model {
                     }
                     let reclaimed = call.reclaim_at().expect("due, so it has one");
                     self.count(Outcome::Timeout, reclaimed);
+                    self.reclaimed.push(call.id);
                     // A reclaimed trial stops being in flight when it is
                     // reclaimed: that is when the circuit's idleness starts.
                     self.last_activity = Some(

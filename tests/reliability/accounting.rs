@@ -380,26 +380,22 @@ fn send_protected(target: &Target, path: Path, work: Work) -> Reply<u64> {
 
 /// The permit holder's side: runs the work to the permit's deadline and
 /// reports what it came to (a panic as a failure, a cut-off as a failure
-/// past the deadline, which the circuit counts as a timeout).
+/// past the deadline, which the circuit counts as a timeout). The caller
+/// hears what the permit counted: an answer may come in past the deadline.
 async fn run_permit(permit: Permit, work: Work) -> Result<u64, CallError<u32>> {
     use futures_util::FutureExt;
     let guarded = std::panic::AssertUnwindSafe(work).catch_unwind();
     let deadline = permit
         .deadline()
         .expect("every circuit here has a call timeout");
-    match tokio::time::timeout_at(deadline, guarded).await {
-        Ok(Ok(result)) => {
-            permit.report(classify(&result));
-            result.map_err(CallError::Failed)
-        }
-        Ok(Err(_panic)) => {
-            permit.failure();
-            Err(CallError::Failed(FAIL))
-        }
-        Err(_elapsed) => {
-            permit.failure();
-            Err(CallError::Timeout(CALL_TIMEOUT))
-        }
+    let (counted, answer) = match tokio::time::timeout_at(deadline, guarded).await {
+        Ok(Ok(result)) => (permit.report(classify(&result)), result),
+        Ok(Err(_panic)) => (permit.failure(), Err(FAIL)),
+        Err(_elapsed) => (permit.failure(), Err(FAIL)),
+    };
+    match counted {
+        Outcome::Timeout => Err(CallError::Timeout(CALL_TIMEOUT)),
+        _ => answer.map_err(CallError::Failed),
     }
 }
 
