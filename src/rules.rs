@@ -36,8 +36,9 @@ use crate::transition::TransitionReason;
 pub use crate::window::WindowCounts;
 
 /// How long after its deadline a circuit reclaims the slot of a permit's
-/// trial that has not reported: time for a report that was already on its
-/// way (a busy circuit may read it late) to count as what it was.
+/// trial that has not reported. A report made in time counts as what it
+/// was however late the circuit reads it; the grace keeps the circuit's own
+/// timer from reclaiming the slot while such a report is still on its way.
 pub const RECLAIM_GRACE: Duration = Duration::from_millis(100);
 
 /// The decisions of one circuit, built once from its config.

@@ -261,6 +261,21 @@ impl StateMachine {
         self.record_with_run(ticket, outcome, None, now);
     }
 
+    /// A trial's report, made at `reported_at` by its holder's clock, is on
+    /// its way: if that was before the slot was due to be reclaimed, the
+    /// slot is held for the report, which counts as what it was however
+    /// late it is [recorded](Self::record) (a busy circuit, a mailbox
+    /// behind). For an owner that does other work between the report's
+    /// arrival and recording it.
+    pub fn hold_for_report(&mut self, ticket: &Ticket, reported_at: Instant) {
+        let in_time = |lease: &&mut Lease| {
+            lease.id == ticket.id && lease.reclaim_at.is_some_and(|at| reported_at < at)
+        };
+        if let Some(lease) = self.leases.iter_mut().find(in_time) {
+            lease.reclaim_at = None;
+        }
+    }
+
     /// Like [`record`](Self::record), where the consecutive-failure run is
     /// counted elsewhere too (by the fast path, which shares one run with
     /// the circuit): `run` is the run's length with this outcome counted in

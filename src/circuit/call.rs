@@ -127,7 +127,7 @@ where
                 .into_actor(self)
                 .map(move |ended, circuit, ctx| {
                     settle(ended, &classifier, true, |outcome| {
-                        circuit.finish(ticket, outcome, ctx)
+                        circuit.finish(ticket, outcome, None, ctx)
                     })
                 }),
         )

@@ -8,6 +8,7 @@ use actix::MailboxError;
 use actix::clock::Instant;
 
 use crate::config::ConfigError;
+use crate::manager::UnknownCircuit;
 use crate::rules::Refusal;
 use crate::state::CircuitState;
 
@@ -159,6 +160,12 @@ pub enum CallError<E> {
     /// bytes, a `CallError` 40, and the fast path pays for each byte of its
     /// result (docs/performance.md).
     InvalidName(Box<ConfigError>),
+    /// A name no circuit has, refused where names must be set up first
+    /// (the integration once circuits came from a file or presets, or a
+    /// [`Registry::known_only`](crate::manager::Registry::known_only)); it
+    /// names the nearest circuit there is. Nothing was created and the call
+    /// did not run. Boxed, like `InvalidName`.
+    UnknownCircuit(Box<UnknownCircuit>),
 }
 
 impl<E> CallError<E> {
@@ -196,6 +203,9 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
             CallError::InvalidName(err) => {
                 write!(f, "{err}; no circuit was created and the call did not run")
             }
+            CallError::UnknownCircuit(unknown) => {
+                write!(f, "{unknown}; the call did not run")
+            }
         }
     }
 }
@@ -217,6 +227,7 @@ impl<E: fmt::Debug + fmt::Display> Error for CallError<E> {
             CallError::Open(err) => Some(err),
             CallError::Unavailable(err) => Some(err),
             CallError::InvalidName(err) => Some(&**err),
+            CallError::UnknownCircuit(unknown) => Some(&**unknown),
             CallError::Failed(_) | CallError::Timeout(_) | CallError::Panicked(_) => None,
         }
     }

@@ -49,6 +49,7 @@ pub use stats::{CircuitStats, Stats};
 use events::Subscribers;
 
 pub(crate) use call_state::CallState;
+pub(crate) use guard::panic_message;
 
 /// How many state changes a circuit remembers for [`CircuitStats`].
 pub const HISTORY_LIMIT: usize = 100;
@@ -208,8 +209,20 @@ impl CircuitBreaker {
     }
 
     /// Records how an admitted call ended, in the run it shares with the
-    /// fast path too.
-    fn finish(&mut self, ticket: Ticket, outcome: Outcome, ctx: &mut Context<Self>) {
+    /// fast path too; `reported_at` is when its holder reported it, if it
+    /// did so elsewhere (a permit's report waits in the mailbox).
+    fn finish(
+        &mut self,
+        ticket: Ticket,
+        outcome: Outcome,
+        reported_at: Option<std::time::Instant>,
+        ctx: &mut Context<Self>,
+    ) {
+        // Before the step's fold and poll, which could otherwise reclaim
+        // the slot of a trial that reported in time.
+        if let Some(at) = reported_at {
+            self.machine.hold_for_report(&ticket, at);
+        }
         self.step(ctx, |machine, fast, now| {
             let run = fast.and_then(|fast| fast.count_run(ticket.generation(), outcome));
             machine.record_with_run(ticket, outcome, run, now);

@@ -168,7 +168,11 @@ impl Permit {
         if let Some(ticket) = self.ticket.take() {
             // `do_send`: reporting never waits, and a circuit that is gone
             // has nothing left to count.
-            self.circuit.do_send(Report { ticket, outcome });
+            self.circuit.do_send(Report {
+                ticket,
+                outcome,
+                at: Instant::now().into_std(),
+            });
         }
     }
 }
@@ -193,12 +197,14 @@ impl fmt::Debug for Permit {
 pub(crate) struct Report {
     ticket: Ticket,
     outcome: Outcome,
+    /// When it was made: its trial keeps its slot if this was in time.
+    at: std::time::Instant,
 }
 
 impl Handler<Report> for CircuitBreaker {
     type Result = ();
 
     fn handle(&mut self, report: Report, ctx: &mut Context<Self>) {
-        self.finish(report.ticket, report.outcome, ctx);
+        self.finish(report.ticket, report.outcome, Some(report.at), ctx);
     }
 }

@@ -65,12 +65,58 @@ impl<T> Fallback<T> {
         self.on_any_error
     }
 
-    pub(crate) fn applies_to<E>(&self, error: &CallError<E>) -> bool {
+    /// Whether it answers for a call that ended in `error`.
+    pub fn applies_to<E>(&self, error: &CallError<E>) -> bool {
         self.on_any_error || error.is_rejected()
     }
 
-    pub(crate) async fn run(self) -> T {
-        (self.run)().await
+    /// Answers for a call that came to `result`, if the result is an error
+    /// this fallback covers; otherwise returns the result as it is. It
+    /// takes a result, not a call, so that it serves every path alike: a
+    /// [`CircuitHandle`](crate::circuit::CircuitHandle) or registry call, a
+    /// [`ProtectedCall`](crate::circuit::ProtectedCall) sent to the circuit,
+    /// or a [`Permit`](crate::circuit::Permit) that was refused.
+    ///
+    /// ```
+    /// use actix::Actor;
+    /// use vibezen_recovery::integration::Fallback;
+    /// use vibezen_recovery::prelude::*;
+    ///
+    /// # #[actix::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = CircuitBreakerConfig { failure_threshold: 1, ..Default::default() };
+    /// let breaker = CircuitBreaker::new("search", config)?.start();
+    /// let search = breaker.send(GetHandle).await?;
+    /// let _ = search.call(async { Err::<Vec<&str>, _>("503") }).await; // now OPEN
+    ///
+    /// // The fast path:
+    /// let cached = Fallback::new(|| async { vec!["cached"] });
+    /// let served = cached.answer(search.call(async { Ok::<_, &str>(vec!["fresh"]) }).await).await?;
+    /// assert!(served.used_fallback());
+    ///
+    /// // The permit path: a refused permit is an `Open` rejection.
+    /// let refused = breaker.send(Acquire).await?.map_err(CallError::<&str>::Open);
+    /// let cached = Fallback::new(|| async { vec!["cached"] });
+    /// let served = match refused {
+    ///     Ok(permit) => { permit.success(); Served::Service(vec!["fresh"]) }
+    ///     Err(rejected) => cached.answer(Err(rejected)).await?,
+    /// };
+    /// assert_eq!(served.into_value(), ["cached"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn answer<E>(
+        self,
+        result: Result<T, CallError<E>>,
+    ) -> Result<Served<T, E>, CallError<E>> {
+        match result {
+            Ok(value) => Ok(Served::Service(value)),
+            Err(cause) if self.applies_to(&cause) => Ok(Served::Fallback {
+                value: (self.run)().await,
+                cause,
+            }),
+            Err(cause) => Err(cause),
+        }
     }
 }
 

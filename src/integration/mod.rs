@@ -14,14 +14,19 @@ mod report;
 mod workflow;
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix::{Actor, Addr};
+use futures_util::FutureExt;
 
 use crate::circuit::CallError;
+use crate::circuit::panic_message;
 use crate::config::ConfigError;
 use crate::health::HealthSnapshot;
 use crate::manager::{
-    AllStats, Call, CircuitBreakerManager, GetBreaker, GetHealth, ManagerError, SubscribeAll,
+    AllStats, CircuitBreakerManager, GetBreaker, GetHealth, ManagerError, Registry, SubscribeAll,
 };
 use crate::name::validate_circuit_name;
 use crate::presets::Preset;
@@ -85,6 +90,13 @@ pub struct VibezenIntegration {
     config: WorkflowConfig,
     manager: Addr<CircuitBreakerManager>,
     handlers: Addr<HandlerRunner>,
+    /// The manager's circuits by name, creating a circuit on a new name.
+    circuits: Registry,
+    /// The same, refusing a new name.
+    known_circuits: Registry,
+    /// Whether circuits were set up from a file or presets: from then on a
+    /// new name is refused unless `create_unknown_circuits`.
+    set_up: Arc<AtomicBool>,
 }
 
 impl VibezenIntegration {
@@ -92,7 +104,8 @@ impl VibezenIntegration {
     /// refuses an invalid config. Call it inside an actix `System`.
     pub fn new(config: WorkflowConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let manager = CircuitBreakerManager::new(config.default_config.clone())?.start();
+        let (manager, circuits) =
+            CircuitBreakerManager::new(config.default_config.clone())?.start_with_registry();
         let handlers = HandlerRunner::new(config.handler_timeout).start();
         // Queued before anything else this handle sends, so the runner hears
         // every circuit from its creation on.
@@ -101,6 +114,9 @@ impl VibezenIntegration {
             config,
             manager,
             handlers,
+            known_circuits: circuits.known_only(),
+            circuits,
+            set_up: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -168,61 +184,96 @@ impl VibezenIntegration {
                 .await
                 .map_err(|_| ManagerError::ManagerUnavailable)??;
         }
+        if !file.circuits.is_empty() {
+            self.set_up.store(true, Ordering::Relaxed);
+        }
         Ok(file.circuits.keys().cloned().collect())
     }
 
-    /// Runs `future` through the circuit named `name` (created with
-    /// `WorkflowConfig::default_config` on first use).
+    /// Runs `future` through the circuit named `name`, on the caller's own
+    /// task: the future need not be `Send` (an awc request is fine), and its
+    /// I/O stays on the thread that called, an actix-web worker say. The
+    /// circuit is found without a message through the manager's
+    /// [`Registry`] and decides at fast-path speed
+    /// ([`CircuitHandle::call`](crate::circuit::CircuitHandle::call)).
+    ///
+    /// The first call by a name creates its circuit with
+    /// `WorkflowConfig::default_config`, until circuits are set up from a
+    /// file or presets ([`add_circuits`](Self::add_circuits),
+    /// [`setup_default_breakers`](Self::setup_default_breakers)): from then
+    /// on a new name is refused with [`CallError::UnknownCircuit`], which
+    /// names the nearest circuit there is, unless
+    /// `WorkflowConfig::create_unknown_circuits` is set. A name the manager
+    /// refuses is [`CallError::InvalidName`]. In both cases the future does
+    /// not run.
     ///
     /// With a [`Fallback`], a rejected call (the circuit is open) is answered
     /// by the fallback instead, and the result says so
     /// ([`Served::Fallback`]). A call that ran and failed is returned as its
-    /// error unless the fallback was made with [`Fallback::on_any_error`];
-    /// so is a name the manager refuses ([`CallError::InvalidName`]: the
-    /// future does not run). When circuit breakers are disabled the future
+    /// error unless the fallback was made with [`Fallback::on_any_error`].
+    /// A panic in the future is counted by the circuit and comes back as
+    /// [`CallError::Panicked`]. When circuit breakers are disabled the future
     /// runs directly: its error comes back as [`CallError::Failed`], nothing
     /// is rejected, timed out or shielded from panics.
     ///
+    /// For work that should run on the circuits' arbiter instead (it is
+    /// `Send` and you want it off the caller's thread), send a
+    /// [`Call`](crate::manager::Call) to the [`manager`](Self::manager).
+    ///
     /// ```
+    /// use std::rc::Rc;
     /// use vibezen_recovery::integration::{Served, WorkflowConfig};
     /// use vibezen_recovery::prelude::*;
     ///
     /// # #[actix::main]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let vibezen = VibezenIntegration::new(WorkflowConfig::default())?;
+    /// let not_send = Rc::new(vec!["rust"]);
     /// let served = vibezen
-    ///     .protected_call("search", async { Ok::<_, std::io::Error>(vec!["rust"]) }, None)
+    ///     .protected_call("search", async move { Ok::<_, std::io::Error>(not_send.to_vec()) }, None)
     ///     .await?;
     /// assert!(matches!(served, Served::Service(ref hits) if hits == &["rust"]));
+    ///
+    /// vibezen.setup_default_breakers().await?;
+    /// let typo = vibezen.protected_call("serch", async { Ok::<_, String>(()) }, None).await;
+    /// assert!(matches!(typo, Err(CallError::UnknownCircuit(u)) if u.nearest() == Some("search")));
     /// # Ok(())
     /// # }
     /// ```
     pub async fn protected_call<F, T, E>(
         &self,
-        name: impl Into<String>,
+        name: impl AsRef<str>,
         future: F,
         fallback: Option<Fallback<T>>,
     ) -> Result<Served<T, E>, CallError<E>>
     where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-        T: Send + 'static,
-        E: Send + 'static,
+        F: Future<Output = Result<T, E>>,
     {
         let result = if self.is_enabled() {
-            self.manager
-                .send(Call::new(name, future))
+            // The fast path lets a panic unwind into its caller, once the
+            // circuit has counted it; here it becomes an answer, as it does
+            // when the circuit runs the call.
+            let call = self.registry().call(name.as_ref(), future);
+            AssertUnwindSafe(call)
+                .catch_unwind()
                 .await
-                .unwrap_or_else(|err| Err(CallError::Unavailable(err)))
+                .unwrap_or_else(|payload| Err(CallError::Panicked(panic_message(payload.as_ref()))))
         } else {
             future.await.map_err(CallError::Failed)
         };
-        match (result, fallback) {
-            (Ok(value), _) => Ok(Served::Service(value)),
-            (Err(cause), Some(fallback)) if fallback.applies_to(&cause) => {
-                let value = fallback.run().await;
-                Ok(Served::Fallback { value, cause })
-            }
-            (Err(cause), _) => Err(cause),
+        match fallback {
+            Some(fallback) => fallback.answer(result).await,
+            None => result.map(Served::Service),
+        }
+    }
+
+    /// The registry protected calls look names up in, by the rule of
+    /// [`protected_call`](Self::protected_call).
+    fn registry(&self) -> &Registry {
+        if self.set_up.load(Ordering::Relaxed) && !self.config.create_unknown_circuits {
+            &self.known_circuits
+        } else {
+            &self.circuits
         }
     }
 

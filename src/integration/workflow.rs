@@ -31,6 +31,14 @@ pub struct WorkflowConfig {
     /// How long one degradation or recovery handler may run before it is cut
     /// off (and logged), so a hung handler cannot hold up the others.
     pub handler_timeout: Duration,
+    /// Whether a protected call by a name no circuit has creates one with
+    /// `default_config`, even after circuits were set up from a file or
+    /// presets. False by default: once set up, every circuit a service uses
+    /// is in its file, so a new name is a typo, and the call is refused
+    /// with [`CallError::UnknownCircuit`](crate::circuit::CallError::UnknownCircuit)
+    /// naming the nearest circuit. Before any set-up, names are always
+    /// created on first use (VIBEZEN's `get_breaker`).
+    pub create_unknown_circuits: bool,
 }
 
 impl Default for WorkflowConfig {
@@ -40,6 +48,7 @@ impl Default for WorkflowConfig {
             min_health_score: 0.5,
             default_config: CircuitBreakerConfig::default(),
             handler_timeout: Duration::from_secs(30),
+            create_unknown_circuits: false,
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::circuit::{Reset, StateChanged, Subscribe};
 /// manager.send(GetBreaker::new("search")).await??;
 /// manager.send(ResetCircuit("search".into())).await??;
 /// let err = manager.send(ResetCircuit("serch".into())).await?.unwrap_err();
-/// assert_eq!(err, ManagerError::UnknownCircuit("serch".into()));
+/// assert!(matches!(err, ManagerError::UnknownCircuit(u) if u.nearest() == Some("search")));
 /// # Ok(())
 /// # }
 /// ```
@@ -34,7 +34,8 @@ impl Handler<ResetCircuit> for CircuitBreakerManager {
 
     fn handle(&mut self, ResetCircuit(name): ResetCircuit, _: &mut Context<Self>) -> Self::Result {
         let Some(circuit) = self.live(&name) else {
-            return Box::pin(async move { Err(ManagerError::UnknownCircuit(name)) });
+            let unknown = self.unknown(name);
+            return Box::pin(async move { Err(ManagerError::UnknownCircuit(unknown)) });
         };
         let reset = circuit.send(Reset);
         Box::pin(async move {

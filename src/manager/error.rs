@@ -2,26 +2,27 @@
 
 use std::fmt;
 
-use crate::name::shown_name;
-
+use super::UnknownCircuit;
 use crate::config::ConfigError;
+use crate::name::shown_name;
 
 /// A request the manager could not carry out.
 ///
 /// ```
-/// use vibezen_recovery::manager::ManagerError;
+/// use vibezen_recovery::manager::{ManagerError, UnknownCircuit};
 ///
-/// let err = ManagerError::UnknownCircuit("serch".to_owned());
+/// let err = ManagerError::UnknownCircuit(UnknownCircuit::among("serch", ["search"]));
 /// assert_eq!(
 ///     err.to_string(),
-///     "no circuit named \"serch\": create it first with GetBreaker, or check the spelling"
+///     "no circuit named \"serch\" (did you mean \"search\"?): \
+///      set it up first (a circuits file, presets or GetBreaker), or check the spelling"
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ManagerError {
-    /// No circuit has this name.
-    UnknownCircuit(String),
+    /// No circuit has this name (and this is the nearest one has).
+    UnknownCircuit(UnknownCircuit),
     /// A name or config was refused; nothing was created.
     InvalidConfig(ConfigError),
     /// The named circuit stopped while the request was on its way and will
@@ -34,11 +35,7 @@ pub enum ManagerError {
 impl fmt::Display for ManagerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ManagerError::UnknownCircuit(name) => write!(
-                f,
-                "no circuit named \"{}\": create it first with GetBreaker, or check the spelling",
-                shown_name(name)
-            ),
+            ManagerError::UnknownCircuit(unknown) => unknown.fmt(f),
             ManagerError::InvalidConfig(err) => err.fmt(f),
             ManagerError::CircuitUnavailable(name) => write!(
                 f,
@@ -56,6 +53,7 @@ impl std::error::Error for ManagerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ManagerError::InvalidConfig(err) => Some(err),
+            ManagerError::UnknownCircuit(unknown) => Some(unknown),
             _ => None,
         }
     }

@@ -90,19 +90,54 @@ impl Handler<GetBreaker> for CircuitBreakerManager {
 /// # }
 /// ```
 #[derive(Debug, Clone)]
-pub struct GetCircuitHandle(GetBreaker);
+pub struct GetCircuitHandle {
+    get: GetBreaker,
+    /// Whether a name no circuit has is created (or refused).
+    create: bool,
+}
 
 impl GetCircuitHandle {
     /// A handle to the circuit named `name`, created with the manager's
     /// default config if it does not exist.
     pub fn new(name: impl Into<String>) -> Self {
-        GetCircuitHandle(GetBreaker::new(name))
+        GetCircuitHandle {
+            get: GetBreaker::new(name),
+            create: true,
+        }
     }
 
     /// A handle to the circuit named `name`, created with `config` if it
     /// does not exist.
     pub fn with_config(name: impl Into<String>, config: CircuitBreakerConfig) -> Self {
-        GetCircuitHandle(GetBreaker::with_config(name, config))
+        GetCircuitHandle {
+            get: GetBreaker::with_config(name, config),
+            create: true,
+        }
+    }
+
+    /// A handle to the circuit named `name` if the manager has one;
+    /// otherwise [`ManagerError::UnknownCircuit`], with the nearest name it
+    /// has.
+    ///
+    /// ```
+    /// use actix::Actor;
+    /// use vibezen_recovery::prelude::*;
+    ///
+    /// # #[actix::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let manager = CircuitBreakerManager::default().start();
+    /// manager.send(GetBreaker::new("search")).await??;
+    /// assert!(manager.send(GetCircuitHandle::existing("search")).await?.is_ok());
+    /// let err = manager.send(GetCircuitHandle::existing("serch")).await?.unwrap_err();
+    /// assert!(matches!(err, ManagerError::UnknownCircuit(u) if u.nearest() == Some("search")));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn existing(name: impl Into<String>) -> Self {
+        GetCircuitHandle {
+            create: false,
+            ..GetCircuitHandle::new(name)
+        }
     }
 }
 
@@ -115,10 +150,16 @@ impl Handler<GetCircuitHandle> for CircuitBreakerManager {
 
     fn handle(
         &mut self,
-        GetCircuitHandle(get): GetCircuitHandle,
+        GetCircuitHandle { get, create }: GetCircuitHandle,
         _: &mut Context<Self>,
     ) -> Self::Result {
+        if !create && !self.circuits.contains_key(&get.name) {
+            let unknown = self.unknown(get.name);
+            return Box::pin(async move { Err(ManagerError::UnknownCircuit(unknown)) });
+        }
         let name = get.name.clone();
+        // A known circuit whose actor died is recreated here, as on any
+        // request for it.
         let circuit = self.get_or_create(get.name, get.config);
         Box::pin(async move {
             let circuit = circuit.map_err(ManagerError::InvalidConfig)?;

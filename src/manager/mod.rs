@@ -28,6 +28,7 @@ mod get;
 mod registry;
 mod report;
 mod supervision;
+mod unknown;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -44,6 +45,7 @@ pub use get::{GetBreaker, GetCircuitHandle};
 pub use registry::{GetRegistry, Registry, RegistryCall};
 pub use report::{AllStats, ExportStats, ExportStatsToFile, GetHealth};
 pub use supervision::GetRestarts;
+pub use unknown::UnknownCircuit;
 
 /// How often the manager looks for dead circuits on its own.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
@@ -161,6 +163,11 @@ impl CircuitBreakerManager {
             },
         );
         Ok(addr)
+    }
+
+    /// `name` is no circuit's: with the nearest name that is.
+    fn unknown(&self, name: String) -> UnknownCircuit {
+        UnknownCircuit::among(name, self.circuits.keys().map(String::as_str))
     }
 
     /// Starts a circuit on this arbiter and subscribes every [`SubscribeAll`]

@@ -52,6 +52,18 @@ impl Handler<GetRegistry> for CircuitBreakerManager {
     }
 }
 
+impl CircuitBreakerManager {
+    /// Starts the manager with its registry made already, for a caller that
+    /// needs both at once (the integration's constructor cannot wait for a
+    /// reply). It must run inside an actix `System`, like any `start`.
+    pub(crate) fn start_with_registry(mut self) -> (Addr<Self>, Registry) {
+        let ctx = actix::Context::new();
+        let registry = Registry::new(ctx.address());
+        self.registry = Some(registry.clone());
+        (ctx.run(self), registry)
+    }
+}
+
 /// A cloneable, `Send + Sync` view of a manager's circuits by name, for
 /// calls on the caller's own task.
 ///
@@ -72,6 +84,9 @@ impl Handler<GetRegistry> for CircuitBreakerManager {
 #[derive(Clone)]
 pub struct Registry {
     shared: Arc<Shared>,
+    /// Whether a name no circuit has is created on its first call (or
+    /// refused: [`known_only`](Self::known_only)).
+    creates: bool,
 }
 
 struct Shared {
@@ -120,13 +135,53 @@ impl Registry {
                 manager,
                 handles: RwLock::new(HashMap::new()),
             }),
+            creates: true,
+        }
+    }
+
+    /// The same registry, but a call by a name the manager has no circuit
+    /// for is refused with [`CallError::UnknownCircuit`] (naming the nearest
+    /// circuit there is) instead of creating one: for services whose
+    /// circuits are all set up from a file or presets, where a new name can
+    /// only be a typo.
+    ///
+    /// ```
+    /// use actix::Actor;
+    /// use vibezen_recovery::prelude::*;
+    ///
+    /// # #[actix::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let manager = CircuitBreakerManager::default().start();
+    /// manager.send(GetBreaker::with_config("search", presets::search_service())).await??;
+    /// let circuits = manager.send(GetRegistry).await?.known_only();
+    /// assert!(circuits.call("search", async { Ok::<_, String>(1) }).await.is_ok());
+    /// let err = circuits.call("serch", async { Ok::<_, String>(1) }).await.unwrap_err();
+    /// assert!(matches!(err, CallError::UnknownCircuit(u) if u.nearest() == Some("search")));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn known_only(&self) -> Registry {
+        Registry {
+            creates: false,
+            ..self.clone()
+        }
+    }
+
+    /// What to ask the manager for the circuit named `name`.
+    fn request(&self, name: &str) -> GetCircuitHandle {
+        if self.creates {
+            GetCircuitHandle::new(name)
+        } else {
+            GetCircuitHandle::existing(name)
         }
     }
 
     /// Runs `future` through the circuit named `name`, on the caller's task.
     /// See [`CircuitHandle::call`] for what the fast path does and does not
     /// do (a panic unwinds into the caller); the answers are the handle's,
-    /// plus [`CallError::InvalidName`] for a name the manager refuses and
+    /// plus [`CallError::InvalidName`] for a name the manager refuses,
+    /// [`CallError::UnknownCircuit`] for a new name in a
+    /// [`known_only`](Self::known_only) registry, and
     /// [`CallError::Unavailable`] if the manager has stopped.
     pub fn call<'a, F, T, E>(&'a self, name: &'a str, future: F) -> RegistryCall<'a, F>
     where
@@ -155,7 +210,8 @@ impl Registry {
     }
 
     /// The handle of the circuit named `name`, created as
-    /// [`GetCircuitHandle`] would if there is none.
+    /// [`GetCircuitHandle`] would if there is none (refused instead by a
+    /// [`known_only`](Self::known_only) registry).
     pub async fn handle(&self, name: &str) -> Result<CircuitHandle, ManagerError> {
         if let Some(handle) = self.cached(name) {
             return Ok(handle);
@@ -163,7 +219,7 @@ impl Registry {
         let handle = self
             .shared
             .manager
-            .send(GetCircuitHandle::new(name))
+            .send(self.request(name))
             .await
             .map_err(|_| ManagerError::ManagerUnavailable)??;
         self.remember(name, &handle);
@@ -298,7 +354,7 @@ where
                             this.registry
                                 .shared
                                 .manager
-                                .send(GetCircuitHandle::new(*this.name)),
+                                .send(this.registry.request(this.name)),
                         )),
                     };
                 }
@@ -329,9 +385,10 @@ impl<E> From<ManagerError> for CallError<E> {
     fn from(refused: ManagerError) -> Self {
         match refused {
             ManagerError::InvalidConfig(err) => CallError::InvalidName(Box::new(err)),
-            ManagerError::UnknownCircuit(_)
-            | ManagerError::CircuitUnavailable(_)
-            | ManagerError::ManagerUnavailable => CallError::Unavailable(MailboxError::Closed),
+            ManagerError::UnknownCircuit(unknown) => CallError::UnknownCircuit(Box::new(unknown)),
+            ManagerError::CircuitUnavailable(_) | ManagerError::ManagerUnavailable => {
+                CallError::Unavailable(MailboxError::Closed)
+            }
         }
     }
 }

@@ -530,6 +530,34 @@ fn a_permit_trial_reported_within_the_grace_counts_as_what_it_was() {
 }
 
 #[test]
+fn a_trial_reported_in_time_counts_as_what_it_was_however_late_it_is_read() {
+    let t0 = Instant::now();
+    let cfg = CircuitBreakerConfig {
+        call_timeout: Some(secs(5)),
+        success_threshold: 1,
+        ..config()
+    };
+    let (mut m, half) = half_open(cfg, t0);
+    let trial = m.try_acquire(half).unwrap();
+    // Reported a second before its deadline; read long after the slot
+    // would have been reclaimed (the circuit was busy).
+    let reported_at = half + secs(4);
+    let read_at = half + secs(5) + RECLAIM_GRACE + secs(10);
+    m.hold_for_report(&trial, reported_at);
+    m.poll(read_at);
+    m.record(trial, Success, read_at);
+    assert_eq!(
+        (m.totals()[Outcome::Success], m.totals()[Outcome::Timeout]),
+        (1, 0)
+    );
+    assert_eq!(
+        drained(&mut m),
+        [(HalfOpen, Closed, Reason::TrialsSucceeded { successes: 1 })]
+    );
+    assert_totals_add_up(&m);
+}
+
+#[test]
 fn guarded_trial_is_never_reclaimed_and_frees_its_slot_when_its_timeout_is_recorded() {
     let t0 = Instant::now();
     let cfg = CircuitBreakerConfig {

@@ -27,11 +27,16 @@ pub fn integration() -> VibezenIntegration {
     .expect("valid workflow config")
 }
 
+/// A failing protected call. Like [`succeed`], it returns once the circuit
+/// has taken the outcome in: a protected call runs on the caller's task, and
+/// a trial's report reaches the circuit a message later, which must arrive
+/// before a test moves the paused clock on.
 pub async fn fail(vibezen: &VibezenIntegration, name: &str) -> CallError<&'static str> {
-    match vibezen
+    let answer = vibezen
         .protected_call(name, async { Err::<(), _>("boom") }, None)
-        .await
-    {
+        .await;
+    settle().await;
+    match answer {
         Err(err) => err,
         Ok(served) => panic!("a failing call came back {served:?}"),
     }
@@ -41,9 +46,11 @@ pub async fn succeed(
     vibezen: &VibezenIntegration,
     name: &str,
 ) -> Result<Served<(), &'static str>, CallError<&'static str>> {
-    vibezen
+    let answer = vibezen
         .protected_call(name, async { Ok::<(), &'static str>(()) }, None)
-        .await
+        .await;
+    settle().await;
+    answer
 }
 
 /// A shared list of what happened, in order.

@@ -5,7 +5,7 @@ use vibezen_recovery::circuit::{CallError, CircuitStats, ProtectedCall, Stats};
 use vibezen_recovery::config::{CircuitBreakerConfig, ConfigError};
 use vibezen_recovery::manager::{
     AllStats, Call, CircuitBreakerManager, GetBreaker, GetCircuitHandle, ManagerError, ResetAll,
-    ResetCircuit, SubscribeAll,
+    ResetCircuit, SubscribeAll, UnknownCircuit,
 };
 use vibezen_recovery::outcome::{Classification, Outcome};
 use vibezen_recovery::state::CircuitState;
@@ -252,8 +252,11 @@ async fn reset_circuit_resets_a_known_circuit_and_refuses_an_unknown_name() {
             .await
             .unwrap()
             .unwrap_err();
-        assert_eq!(err, ManagerError::UnknownCircuit("serch".into()));
-        assert!(err.to_string().contains("serch"), "{err}");
+        assert_eq!(
+            err,
+            ManagerError::UnknownCircuit(UnknownCircuit::among("serch", ["search"]))
+        );
+        assert!(err.to_string().contains("did you mean \"search\""), "{err}");
         assert_eq!(manager.send(AllStats).await.unwrap().len(), 1);
     })
     .await;
