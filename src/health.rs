@@ -14,20 +14,31 @@ pub const CRITICAL_WEIGHT: f64 = 3.0;
 /// # The score
 ///
 /// A circuit's own score ([`circuit_score`]) says how much of its service
-/// the workflow can count on now:
+/// the workflow can count on now, and the system score is the weighted mean
+/// of the own scores of the circuits that have been called:
 ///
-/// | state | score |
-/// |---|---|
-/// | CLOSED | `1 - failure_rate` (a rate below `min_calls` calls counts as 0) |
-/// | HALF_OPEN | half of that: only trial calls get through |
-/// | OPEN | 0 |
+/// | circuit | own score | in the system score |
+/// |---|---|---|
+/// | CLOSED | `1 - failure_rate` (a rate below `min_calls` calls counts as 0) | weighs 1, or [`CRITICAL_WEIGHT`] if critical |
+/// | HALF_OPEN | half of that: only trial calls get through | likewise |
+/// | OPEN | 0 | likewise |
+/// | never called (`calls` = 0) | 1 (it is CLOSED) | left out |
 ///
-/// The system score is the weighted mean of the circuits' scores, where a
-/// critical circuit (`CircuitBreakerConfig::critical`) weighs
-/// [`CRITICAL_WEIGHT`] and any other weighs 1. With no circuits it is 1.
-/// So the score is 1 when every circuit is closed and healthy, 0 when every
-/// circuit is open, and in between otherwise; one critical circuit down costs
-/// three times what an optional one does.
+/// A circuit no call has reached since it was created (or recreated by its
+/// manager) is left out of the mean: it says nothing about its service, and
+/// a preset circuit the service never uses must not pad the score. With no
+/// called circuits the score is 1. So the score is 1 when every called
+/// circuit is closed and healthy, 0 when every called circuit is open, and
+/// in between otherwise; one critical circuit down costs three times what an
+/// optional one does.
+///
+/// # Readiness
+///
+/// [`should_continue`](Self::should_continue) is the rule behind
+/// `should_continue_workflow` and `HealthReport::should_continue`: false while
+/// any critical circuit is down, from the moment it opens until it closes
+/// again (OPEN or HALF_OPEN: a probe is not a recovery), or while the score
+/// is below the floor.
 ///
 /// ```
 /// use vibezen_recovery::health::HealthSnapshot;
@@ -35,6 +46,7 @@ pub const CRITICAL_WEIGHT: f64 = 3.0;
 /// let empty = HealthSnapshot::from_stats(&[]);
 /// assert_eq!(empty.health_score, 1.0);
 /// assert!(empty.open.is_empty());
+/// assert!(empty.should_continue(0.5));
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthSnapshot {
@@ -61,6 +73,17 @@ pub struct CircuitHealth {
     pub critical: bool,
     /// Its window's failure rate, or `None` below `min_calls` calls.
     pub failure_rate: Option<f64>,
+    /// Calls admitted since it was created (or recreated by its manager).
+    /// A circuit with none is left out of the system score.
+    pub calls: u64,
+}
+
+impl CircuitHealth {
+    /// Whether the workflow must not count on it being there: it is
+    /// critical and down, from the moment it opens until it closes again.
+    fn critical_and_down(&self) -> bool {
+        self.critical && self.state != CircuitState::Closed
+    }
 }
 
 /// A circuit's own score: `1 - failure_rate` when CLOSED (a missing rate
@@ -115,6 +138,7 @@ impl HealthSnapshot {
                 score: circuit_score(stats.state, stats.failure_rate),
                 critical: stats.config.critical,
                 failure_rate: stats.failure_rate,
+                calls: stats.totals.calls,
             })
             .collect();
         circuits.sort_by(|a, b| a.name.cmp(&b.name));
@@ -135,7 +159,8 @@ impl HealthSnapshot {
         }
     }
 
-    /// The critical circuits that are not CLOSED (OPEN or HALF_OPEN), sorted.
+    /// The critical circuits that are down, from the moment they open until
+    /// they close again (OPEN or HALF_OPEN), sorted.
     ///
     /// ```
     /// use vibezen_recovery::health::HealthSnapshot;
@@ -145,12 +170,43 @@ impl HealthSnapshot {
     pub fn critical_down(&self) -> Vec<String> {
         self.circuits
             .iter()
-            .filter(|circuit| circuit.critical && circuit.state != CircuitState::Closed)
+            .filter(|circuit| circuit.critical_and_down())
             .map(|circuit| circuit.name.clone())
             .collect()
     }
 
-    /// Whether any critical circuit is OPEN.
+    /// Whether the workflow may go on (see [readiness](Self#readiness)):
+    /// no critical circuit is down (OPEN or HALF_OPEN) and the score is at
+    /// least `min_health_score`. A critical circuit that is probing its
+    /// service counts as down until its trial calls close it, so a readiness
+    /// check built on this does not turn ready for every probe of a service
+    /// that is still failing.
+    ///
+    /// ```
+    /// use actix::Actor;
+    /// use vibezen_recovery::health::HealthSnapshot;
+    /// use vibezen_recovery::prelude::*;
+    ///
+    /// # #[actix::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = CircuitBreakerConfig { failure_threshold: 1, critical: true, ..Default::default() };
+    /// let ai = CircuitBreaker::new("ai", config)?.start();
+    /// assert!(HealthSnapshot::from_stats(&[ai.send(Stats).await?]).should_continue(0.5));
+    ///
+    /// let _ = ai.call(async { Err::<(), _>("503") }).await;
+    /// let health = HealthSnapshot::from_stats(&[ai.send(Stats).await?]);
+    /// assert!(!health.should_continue(0.0), "a critical circuit is down");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn should_continue(&self, min_health_score: f64) -> bool {
+        !self.circuits.iter().any(CircuitHealth::critical_and_down)
+            && self.health_score >= min_health_score
+    }
+
+    /// Whether any critical circuit is OPEN. A critical circuit probing its
+    /// service (HALF_OPEN) is not counted here, though it is still down:
+    /// decide readiness with [`should_continue`](Self::should_continue).
     ///
     /// ```
     /// use vibezen_recovery::health::HealthSnapshot;
@@ -172,10 +228,11 @@ fn system_score(circuits: &[CircuitHealth]) -> f64 {
             1.0
         }
     };
-    let total: f64 = circuits.iter().map(weight).sum();
+    let called = || circuits.iter().filter(|circuit| circuit.calls > 0);
+    let total: f64 = called().map(weight).sum();
     if total == 0.0 {
         return 1.0;
     }
-    let weighted: f64 = circuits.iter().map(|c| weight(c) * c.score).sum();
+    let weighted: f64 = called().map(|c| weight(c) * c.score).sum();
     (weighted / total).clamp(0.0, 1.0)
 }

@@ -82,8 +82,9 @@ pub struct CircuitBreakerConfig {
     /// Whether the workflow depends on this service: a critical circuit
     /// weighs three times as much in the health score, is listed among the
     /// critical services while it is down, and stops
-    /// `should_continue_workflow` while it is OPEN. It does not change how
-    /// the circuit itself behaves.
+    /// `should_continue_workflow` while it is down: from the moment it opens
+    /// until it closes again, HALF_OPEN included. It does not change how the
+    /// circuit itself behaves.
     #[serde(default)]
     pub critical: bool,
 }

@@ -38,7 +38,7 @@ pub use report::{
     FLAPPING_OPENINGS, FLAPPING_WINDOW, HealthReport, MIN_CALLS_FOR_ADVICE, NEAR_THRESHOLD,
     STUCK_OPEN_TRIALS, recommend,
 };
-pub use workflow::WorkflowConfig;
+pub use workflow::{StartError, WorkflowConfig};
 
 use handlers::{HandlerKind, HandlerRunner, Register};
 
@@ -100,10 +100,14 @@ pub struct VibezenIntegration {
 }
 
 impl VibezenIntegration {
-    /// Starts the manager and the handler runner on the current arbiter;
-    /// refuses an invalid config. Call it inside an actix `System`.
-    pub fn new(config: WorkflowConfig) -> Result<Self, ConfigError> {
+    /// Starts the manager and the handler runner on the current arbiter.
+    /// Refuses an invalid config ([`StartError::InvalidConfig`]), and
+    /// starts nothing outside a running actix `System`
+    /// ([`StartError::NoSystem`]): create it inside one, in
+    /// `#[actix::main]`, `#[actix_web::main]` or `System::new().block_on`.
+    pub fn new(config: WorkflowConfig) -> Result<Self, StartError> {
         config.validate()?;
+        StartError::unless_in_a_system()?;
         let (manager, circuits) =
             CircuitBreakerManager::new(config.default_config.clone())?.start_with_registry();
         let handlers = HandlerRunner::new(config.handler_timeout).start();
@@ -360,7 +364,8 @@ impl VibezenIntegration {
         Ok(())
     }
 
-    /// The health snapshot, the critical circuits that are down, and
+    /// The health snapshot, the critical circuits that are down, whether the
+    /// workflow should go on (read from that same snapshot), and
     /// recommendations read from the statistics (see [`recommend`]). When
     /// circuit breakers are disabled, the first recommendation says so.
     pub async fn get_health_report(&self) -> Result<HealthReport, ManagerError> {
@@ -369,7 +374,7 @@ impl VibezenIntegration {
             .send(AllStats)
             .await
             .map_err(|_| ManagerError::ManagerUnavailable)?;
-        Ok(HealthReport::from_stats(&stats, self.is_enabled()))
+        Ok(HealthReport::from_stats(&stats, &self.config))
     }
 
     /// The health snapshot alone.
@@ -380,15 +385,17 @@ impl VibezenIntegration {
             .map_err(|_| ManagerError::ManagerUnavailable)
     }
 
-    /// Whether it is safe for the workflow to go on: false while any
-    /// critical circuit is OPEN or the health score is below
-    /// `WorkflowConfig::min_health_score`. Also false if the manager cannot
-    /// be asked (its System is stopping): when in doubt, pause.
+    /// Whether it is safe for the workflow to go on
+    /// ([`HealthSnapshot::should_continue`], the rule
+    /// [`HealthReport::should_continue`] follows too): false while any
+    /// critical circuit is down, from the moment it opens until it closes
+    /// again (HALF_OPEN included: a probe is not a recovery), or while the
+    /// health score is below `WorkflowConfig::min_health_score`. Also false
+    /// if the manager cannot be asked (its System is stopping): when in
+    /// doubt, pause.
     pub async fn should_continue_workflow(&self) -> bool {
         match self.get_health().await {
-            Ok(health) => {
-                !health.any_critical_open() && health.health_score >= self.config.min_health_score
-            }
+            Ok(health) => health.should_continue(self.config.min_health_score),
             Err(err) => {
                 tracing::error!(error = %err, "cannot read circuit health; pausing the workflow");
                 false

@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::WorkflowConfig;
 use crate::circuit::CircuitStats;
 use crate::health::HealthSnapshot;
 use crate::outcome::Outcome;
@@ -27,19 +28,27 @@ pub const NEAR_THRESHOLD: f64 = 0.8;
 pub const MIN_CALLS_FOR_ADVICE: u64 = 20;
 
 /// VIBEZEN's `get_health_report()`: the health snapshot, the critical
-/// services that are down, and recommendations.
+/// services that are down, whether the workflow should go on, and
+/// recommendations.
 ///
 /// ```
-/// use vibezen_recovery::integration::HealthReport;
+/// use vibezen_recovery::integration::{HealthReport, WorkflowConfig};
 ///
-/// let report = HealthReport::from_stats(&[], true);
+/// let report = HealthReport::from_stats(&[], &WorkflowConfig::default());
 /// assert_eq!(report.health.health_score, 1.0);
+/// assert!(report.should_continue);
 /// assert!(report.critical_services.is_empty() && report.recommendations.is_empty());
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthReport {
     /// Whether calls are protected at all (`WorkflowConfig::enable_circuit_breaker`).
     pub circuit_breaker_enabled: bool,
+    /// Whether the workflow may go on: what `should_continue_workflow`
+    /// answers ([`HealthSnapshot::should_continue`] with
+    /// `WorkflowConfig::min_health_score`), read from `health` itself so the
+    /// two never disagree. False while a critical circuit is OPEN or
+    /// HALF_OPEN, or the score is below the floor; serve readiness from it.
+    pub should_continue: bool,
     /// The health of the system and of each circuit.
     pub health: HealthSnapshot,
     /// The critical circuits that are down (OPEN or HALF_OPEN), sorted.
@@ -50,10 +59,12 @@ pub struct HealthReport {
 }
 
 impl HealthReport {
-    /// The report on these circuits' statistics.
-    pub fn from_stats(stats: &[CircuitStats], circuit_breaker_enabled: bool) -> Self {
+    /// The report on these circuits' statistics, for a workflow run with
+    /// `config`.
+    pub fn from_stats(stats: &[CircuitStats], config: &WorkflowConfig) -> Self {
         let health = HealthSnapshot::from_stats(stats);
         let mut recommendations = Vec::new();
+        let circuit_breaker_enabled = config.enable_circuit_breaker;
         if !circuit_breaker_enabled {
             recommendations.push(
                 "circuit breakers are disabled (`enable_circuit_breaker` = false): calls reach \
@@ -65,6 +76,7 @@ impl HealthReport {
         recommendations.extend(recommend(stats, Utc::now()));
         HealthReport {
             circuit_breaker_enabled,
+            should_continue: health.should_continue(config.min_health_score),
             critical_services: health.critical_down(),
             health,
             recommendations,
@@ -81,12 +93,21 @@ impl HealthReport {
 ///   [`FLAPPING_WINDOW`] (`success_threshold`, `timeout`);
 /// - a CLOSED circuit whose failure rate is at least [`NEAR_THRESHOLD`] of
 ///   its `failure_rate_threshold`;
-/// - thresholds too tight: it opened on consecutive failures though under
-///   a fifth of its calls fail overall (`failure_threshold`);
+/// - thresholds too tight: a CLOSED circuit that opened on consecutive
+///   failures and was closed by its very first round of trial calls (the
+///   service was up again at the first probe), though under a fifth of its
+///   calls fail overall (`failure_threshold`). An opening whose trial calls
+///   failed, or a circuit still OPEN or HALF_OPEN, is a true alarm and never
+///   counts;
 /// - thresholds too loose: it never opened though at least half of its calls
 ///   failed (`failure_threshold`, `failure_rate_threshold`);
-/// - many calls cut off by `call_timeout`;
-/// - no traffic at all (the circuit name callers use).
+/// - many calls cut off by `call_timeout`: at least 5, and at least half of
+///   its failures.
+///
+/// A circuit that has never been called gets no recommendation: it costs
+/// nothing, and with presets most services leave some unused, so a line for
+/// each (or one for all) would stay in every report and keep an empty list
+/// from meaning "nothing to do". The snapshot still shows its `calls` as 0.
 ///
 /// ```
 /// use vibezen_recovery::integration::recommend;
@@ -96,14 +117,13 @@ impl HealthReport {
 pub fn recommend(stats: &[CircuitStats], now: DateTime<Utc>) -> Vec<String> {
     let mut sorted: Vec<&CircuitStats> = stats.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
-    let rules: [Rule; 7] = [
+    let rules: [Rule; 6] = [
         stuck_open,
         flapping,
         near_threshold,
         too_tight,
         too_loose,
         cut_off,
-        no_traffic,
     ];
     rules
         .iter()
@@ -118,8 +138,20 @@ fn secs(duration: Duration) -> String {
     format!("{:.1} s", duration.as_secs_f64())
 }
 
-fn percent(rate: f64) -> String {
-    format!("{:.0}%", rate * 100.0)
+/// A share in [0, 1] as a percentage: whole percents, but one decimal below
+/// 1% and above 99%, so a share that is not nothing never reads "0%" and one
+/// that is not everything never reads "100%".
+fn percent(share: f64) -> String {
+    let percent = share * 100.0;
+    if percent > 0.0 && percent < 0.1 {
+        "<0.1%".to_owned()
+    } else if percent > 99.9 && percent < 100.0 {
+        ">99.9%".to_owned()
+    } else if percent > 0.0 && percent < 1.0 || percent > 99.0 && percent < 100.0 {
+        format!("{percent:.1}%")
+    } else {
+        format!("{percent:.0}%")
+    }
 }
 
 /// Calls that ran to an outcome that counts.
@@ -212,22 +244,49 @@ fn near_threshold(stats: &CircuitStats, _: DateTime<Utc>) -> Option<String> {
     ))
 }
 
+/// Openings on consecutive failures that the first round of trial calls
+/// closed: the service answered again at the first probe, so callers were
+/// cut off for a whole `timeout` over a blip. An opening whose trials failed
+/// (or were reclaimed), or that a reset or inactivity ended, is not one.
+fn quick_recoveries(stats: &CircuitStats) -> usize {
+    stats
+        .state_changes
+        .windows(3)
+        .filter(|changes| {
+            matches!(
+                [changes[0].reason, changes[1].reason, changes[2].reason],
+                [
+                    TransitionReason::ConsecutiveFailures { .. },
+                    TransitionReason::OpenTimeoutElapsed,
+                    TransitionReason::TrialsSucceeded { .. },
+                ]
+            )
+        })
+        .count()
+}
+
 fn too_tight(stats: &CircuitStats, _: DateTime<Utc>) -> Option<String> {
-    let on_consecutive = openings(stats)
-        .filter(|opened| matches!(opened.reason, TransitionReason::ConsecutiveFailures { .. }))
-        .count();
-    let (completed, failed) = (completed(stats), failed(stats));
-    if on_consecutive == 0 || completed < MIN_CALLS_FOR_ADVICE || failed * 5 >= completed {
+    // OPEN or probing, the circuit is in an outage now: whatever its
+    // history, this alarm is not known to be false.
+    if stats.state != CircuitState::Closed {
         return None;
     }
-    let times = if on_consecutive == 1 {
+    let false_alarms = quick_recoveries(stats);
+    let (completed, failed) = (completed(stats), failed(stats));
+    if false_alarms == 0 || completed < MIN_CALLS_FOR_ADVICE || failed * 5 >= completed {
+        return None;
+    }
+    let times = if false_alarms == 1 {
         "once".to_owned()
     } else {
-        format!("{on_consecutive} times")
+        format!("{false_alarms} times")
     };
+    let each_time = if false_alarms == 1 { "" } else { "each time " };
     Some(format!(
-        "`{}` opened {times} on {} failures in a row though only {failed} of its {completed} calls \
-         ({}) failed: `failure_threshold` ({}) looks too tight; raise it to stop false alarms",
+        "`{}` opened {times} on {} failures in a row and {each_time}its first probe found the \
+         service up again, though only {failed} of its {completed} calls ({}) failed: \
+         `failure_threshold` ({}) looks too tight for short blips; raise it to stop these false \
+         alarms",
         stats.name,
         stats.config.failure_threshold,
         percent(failed as f64 / completed as f64),
@@ -256,24 +315,37 @@ fn too_loose(stats: &CircuitStats, _: DateTime<Utc>) -> Option<String> {
 fn cut_off(stats: &CircuitStats, _: DateTime<Utc>) -> Option<String> {
     let timeouts = stats.totals[Outcome::Timeout];
     let limit = stats.config.call_timeout?;
-    if timeouts < 5 || timeouts * 2 < failed(stats) {
+    let failed = failed(stats);
+    if timeouts < 5 || timeouts * 2 < failed {
         return None;
     }
+    let share = if timeouts >= failed {
+        "all"
+    } else if timeouts * 2 > failed {
+        "most"
+    } else {
+        "half"
+    };
     Some(format!(
-        "`{}`: {timeouts} calls were cut off by `call_timeout` ({}), most of its failures; if the \
-         service is slow rather than down, raise `call_timeout`",
+        "`{}`: {timeouts} calls were cut off by `call_timeout` ({}), {share} of its {failed} \
+         failures; if the service is slow rather than down, raise `call_timeout`",
         stats.name,
         secs(limit)
     ))
 }
 
-fn no_traffic(stats: &CircuitStats, _: DateTime<Utc>) -> Option<String> {
-    if stats.totals.calls > 0 || stats.totals.rejections > 0 {
-        return None;
+#[cfg(test)]
+mod tests {
+    use super::percent;
+
+    #[test]
+    fn a_share_that_is_not_nothing_never_reads_zero_percent() {
+        assert_eq!(percent(0.0), "0%");
+        assert_eq!(percent(8.0 / 2225.0), "0.4%");
+        assert_eq!(percent(0.0004), "<0.1%");
+        assert_eq!(percent(0.25), "25%");
+        assert_eq!(percent(0.995), "99.5%");
+        assert_eq!(percent(0.9996), ">99.9%");
+        assert_eq!(percent(1.0), "100%");
     }
-    Some(format!(
-        "`{}` has seen no calls: check that callers use this exact circuit name, or remove it if \
-         the service is no longer used",
-        stats.name
-    ))
 }

@@ -1,5 +1,7 @@
-//! `WorkflowConfig`: how a VIBEZEN workflow uses circuit breakers.
+//! `WorkflowConfig`: how a VIBEZEN workflow uses circuit breakers, and
+//! `StartError`: why an integration could not be started with one.
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::config::{CircuitBreakerConfig, ConfigError};
@@ -23,8 +25,9 @@ pub struct WorkflowConfig {
     /// health report says protection is off.
     pub enable_circuit_breaker: bool,
     /// The system health score (in [0, 1]) below which
-    /// `should_continue_workflow` says stop, even with every critical
-    /// circuit closed.
+    /// `should_continue_workflow` (and the health report's
+    /// `should_continue`) says stop, even with every critical circuit
+    /// closed.
     pub min_health_score: f64,
     /// The config of a circuit created on its first call, without a preset.
     pub default_config: CircuitBreakerConfig,
@@ -80,5 +83,72 @@ impl WorkflowConfig {
             });
         }
         self.default_config.validate()
+    }
+}
+
+/// Why [`VibezenIntegration::new`](super::VibezenIntegration::new) started
+/// nothing.
+///
+/// ```
+/// use vibezen_recovery::integration::{StartError, VibezenIntegration, WorkflowConfig};
+///
+/// // No actix System runs here: an error to handle, not a crash.
+/// let err = VibezenIntegration::new(WorkflowConfig::default()).unwrap_err();
+/// assert_eq!(err, StartError::NoSystem);
+/// assert!(err.to_string().contains("#[actix::main]"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A setting of the [`WorkflowConfig`] is refused; the error names it.
+    InvalidConfig(ConfigError),
+    /// No actix System runs on this thread. The integration starts actors on
+    /// the current arbiter, which only a running System provides.
+    NoSystem,
+}
+
+impl StartError {
+    /// [`StartError::NoSystem`] unless this thread runs an actix System (in
+    /// its runtime), where actors can be started. Checked before starting
+    /// any: outside one, actix panics while starting the actor and again
+    /// while unwinding, which aborts the whole process.
+    pub(crate) fn unless_in_a_system() -> Result<(), StartError> {
+        let in_system = actix::System::try_current().is_some();
+        // A System whose `block_on` has returned is still this thread's, but
+        // its runtime is no longer entered and nothing can be spawned on it.
+        let in_its_runtime = tokio::runtime::Handle::try_current().is_ok();
+        if in_system && in_its_runtime {
+            Ok(())
+        } else {
+            Err(StartError::NoSystem)
+        }
+    }
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::InvalidConfig(err) => err.fmt(f),
+            StartError::NoSystem => f.write_str(
+                "VibezenIntegration::new found no running actix System on this thread, and it \
+                 starts actors: create it inside an actix System (#[actix::main], \
+                 #[actix_web::main] or System::new().block_on(...))",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::InvalidConfig(err) => Some(err),
+            StartError::NoSystem => None,
+        }
+    }
+}
+
+impl From<ConfigError> for StartError {
+    fn from(err: ConfigError) -> Self {
+        StartError::InvalidConfig(err)
     }
 }

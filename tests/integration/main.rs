@@ -7,4 +7,5 @@ mod file;
 mod handlers;
 mod presets;
 mod report;
+mod start;
 mod support;

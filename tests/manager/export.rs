@@ -51,6 +51,7 @@ fn check_document(json: &Value) {
     assert_eq!(health["circuits"][0]["state"], "OPEN");
     assert_eq!(health["circuits"][0]["critical"], true);
     assert_eq!(health["circuits"][0]["score"], 0.0);
+    assert_eq!(health["circuits"][0]["calls"], 1);
     assert!(health["circuits"][1]["failure_rate"].is_null());
 
     let circuits = json["circuits"].as_array().unwrap();

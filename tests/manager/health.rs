@@ -90,7 +90,7 @@ async fn a_critical_circuit_down_costs_more_than_an_optional_one() {
         // The critical one open, the optional one closed: (3 x 0 + 1 x 1) / 4.
         let manager_a = manager(touchy());
         create(&manager_a, "ai", critical()).await;
-        create(&manager_a, "cache", touchy()).await;
+        succeed(&manager_a, "cache").await.unwrap();
         fail(&manager_a, "ai").await.unwrap_err();
         let critical_down = health(&manager_a).await;
         assert_eq!(critical_down.health_score, 1.0 / (CRITICAL_WEIGHT + 1.0));
@@ -99,7 +99,7 @@ async fn a_critical_circuit_down_costs_more_than_an_optional_one() {
         // The optional one open, the critical one closed: (3 x 1 + 1 x 0) / 4.
         let manager_b = manager(touchy());
         create(&manager_b, "ai", critical()).await;
-        create(&manager_b, "cache", touchy()).await;
+        succeed(&manager_b, "ai").await.unwrap();
         fail(&manager_b, "cache").await.unwrap_err();
         let optional_down = health(&manager_b).await;
         assert_eq!(
@@ -146,6 +146,38 @@ async fn half_open_counts_half_and_the_failure_rate_lowers_a_closed_circuit() {
             (health.health_score - 0.6).abs() < 1e-9,
             "{}",
             health.health_score
+        );
+    })
+    .await;
+}
+
+#[actix::test]
+async fn a_circuit_never_called_is_no_evidence_of_health() {
+    tokio::time::pause();
+    within(async {
+        let manager = manager(touchy());
+        create(&manager, "ai", critical()).await;
+        create(&manager, "search", touchy()).await;
+        let idle = health(&manager).await;
+        assert_eq!(idle.health_score, 1.0, "no called circuit");
+        assert!(idle.circuits.iter().all(|c| c.calls == 0 && c.score == 1.0));
+
+        // Counted as healthy, the idle critical circuit held this at 0.75.
+        fail(&manager, "cache").await.unwrap_err();
+        let cache_down = health(&manager).await;
+        assert_eq!(cache_down.health_score, 0.0);
+        let calls: Vec<_> = cache_down
+            .circuits
+            .iter()
+            .map(|c| (c.name.as_str(), c.calls))
+            .collect();
+        assert_eq!(calls, [("ai", 0), ("cache", 1), ("search", 0)]);
+
+        // Called once, it counts: (3 x 1 + 1 x 0) / 4.
+        succeed(&manager, "ai").await.unwrap();
+        assert_eq!(
+            health(&manager).await.health_score,
+            CRITICAL_WEIGHT / (CRITICAL_WEIGHT + 1.0)
         );
     })
     .await;
