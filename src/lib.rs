@@ -11,7 +11,9 @@
 //! handle), [`manager`], [`integration`], [`config`], [`name`], [`state`],
 //! [`outcome`], [`classifier`], [`totals`], [`transition`], [`health`],
 //! [`export`], [`presets`], and the functional core in [`rules`] and
-//! [`state_machine`]. Nothing is re-exported at the crate root.
+//! [`state_machine`]. Nothing is re-exported at the crate root. The cargo
+//! feature `actix-web` adds `web`: `CallError` and `ManagerError` as HTTP
+//! responses, so that actix-web handlers take them out with `?`.
 //!
 //! # The model
 //!
@@ -146,4 +148,6 @@ pub mod state;
 pub mod state_machine;
 pub mod totals;
 pub mod transition;
+#[cfg(feature = "actix-web")]
+pub mod web;
 mod window;

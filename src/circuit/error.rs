@@ -171,7 +171,43 @@ pub enum CallError<E> {
 impl<E> CallError<E> {
     /// Whether the circuit refused the call without running it.
     pub fn is_rejected(&self) -> bool {
-        matches!(self, CallError::Open(_))
+        self.rejection().is_some()
+    }
+
+    /// The refusal, if the circuit refused the call without running it: which
+    /// circuit, in what state, and when to retry. The one place that says
+    /// which variants are rejections, so that whatever answers a rejection
+    /// (such as the `actix-web` feature's `503` with `Retry-After`) answers
+    /// every kind of it.
+    ///
+    /// ```
+    /// use actix::Actor;
+    /// use vibezen_recovery::prelude::*;
+    ///
+    /// # #[actix::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = CircuitBreakerConfig { failure_threshold: 1, ..Default::default() };
+    /// let breaker = CircuitBreaker::new("search", config)?.start();
+    ///
+    /// let failed = breaker.call(async { Err::<(), _>("503") }).await.unwrap_err();
+    /// assert!(failed.rejection().is_none());
+    ///
+    /// let refused = breaker.call(async { Ok::<_, &str>(()) }).await.unwrap_err();
+    /// let open = refused.rejection().expect("the circuit opened on the first failure");
+    /// assert_eq!((open.circuit(), open.state()), ("search", CircuitState::Open));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn rejection(&self) -> Option<&CircuitBreakerOpenError> {
+        match self {
+            CallError::Open(refused) => Some(refused),
+            // Listed rather than `_`, so that a new variant is a decision.
+            CallError::Failed(_)
+            | CallError::Timeout(_)
+            | CallError::Panicked(_)
+            | CallError::Unavailable(_)
+            | CallError::InvalidName(_) => None,
+        }
     }
 
     /// The service's own error, if that is what this is.
