@@ -26,7 +26,7 @@
 //! | [`CallError::Panicked`] | 500 | `panicked` | `null` | Not 502: the protected future is the service's own code, so a panic in it is a bug of the service (an `unwrap` on the upstream's reply, say), not an answer of the upstream. 502 would point whoever reads the logs at the upstream's owners, and invite retries of what is likely to fail the same way again. |
 //! | [`CallError::Unavailable`] | 503 | `circuit_unavailable` | `null` | The circuit's actor stopped; a manager recreates it, so a retry soon can succeed. |
 //! | [`CallError::InvalidName`] | 500 | `invalid_name` | `null` | Not 400: the circuit's name is written in the service's code, so a refused name is a bug of the service, not of the request. No circuit exists, so none is named; the message quotes the name. |
-//! | [`ManagerError::UnknownCircuit`] | 500 | `unknown_circuit` | the name asked for | A name at a call site that matches no circuit is a typo in the service. A service that takes the name from the request (an admin endpoint, say) should answer 404 itself before `?`. |
+//! | [`ManagerError::UnknownCircuit`], [`CallError::UnknownCircuit`] | 500 | `unknown_circuit` | the name asked for | A name at a call site that matches no circuit is a typo in the service (the message suggests the nearest name). A service that takes the name from the request (an admin endpoint, say) should answer 404 itself before `?`. |
 //! | [`ManagerError::InvalidConfig`] | 500 | `invalid_name` for a refused name, else `invalid_config` | `null` | Configs and names are the service's own; as for [`CallError::InvalidName`]. |
 //! | [`ManagerError::CircuitUnavailable`] | 503 | `circuit_unavailable` | the circuit | It stopped while the request was on its way and is being recreated: try again. |
 //! | [`ManagerError::ManagerUnavailable`] | 503 | `manager_unavailable` | `null` | The manager's System is shutting down: what a draining server answers, so a load balancer sends the client elsewhere. |
@@ -170,6 +170,9 @@ impl Reply {
             CallError::Panicked(_) => Kind::Panicked,
             CallError::Unavailable(_) => Kind::CircuitUnavailable,
             CallError::InvalidName(_) => Kind::InvalidName,
+            CallError::UnknownCircuit(unknown) => {
+                return Reply::new(Kind::UnknownCircuit, Some(unknown.name()));
+            }
             // Answered above; named so that a new variant is a decision.
             CallError::Open(_) => Kind::Rejected,
         };
@@ -178,7 +181,9 @@ impl Reply {
 
     fn of_manager(err: &ManagerError) -> Self {
         match err {
-            ManagerError::UnknownCircuit(name) => Reply::new(Kind::UnknownCircuit, Some(name)),
+            ManagerError::UnknownCircuit(unknown) => {
+                Reply::new(Kind::UnknownCircuit, Some(unknown.name()))
+            }
             ManagerError::InvalidConfig(ConfigError::InvalidName { .. }) => {
                 Reply::new(Kind::InvalidName, None)
             }

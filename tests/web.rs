@@ -20,7 +20,8 @@ use serde_json::{Value, json};
 use vibezen_recovery::circuit::{CircuitBreaker, CircuitBreakerExt, Stop};
 use vibezen_recovery::config::CircuitBreakerConfig;
 use vibezen_recovery::manager::{
-    CircuitBreakerManager, GetCircuitHandle, GetRegistry, ManagerError, Registry, ResetCircuit,
+    CircuitBreakerManager, GetBreaker, GetCircuitHandle, GetRegistry, ManagerError, Registry,
+    ResetCircuit,
 };
 
 use common::{advance, secs, settle, within};
@@ -87,6 +88,15 @@ async fn call_by_name(
     Ok(HttpResponse::Ok().finish())
 }
 
+async fn call_known_by_name(
+    registry: Data<Registry>,
+    name: web::Path<String>,
+) -> actix_web::Result<HttpResponse> {
+    let known = registry.known_only();
+    known.call(&name, async { Ok::<_, String>(()) }).await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
 async fn handle_by_name(
     registry: Data<Registry>,
     name: web::Path<String>,
@@ -130,6 +140,7 @@ async fn circuit_stopped_on_the_way() -> actix_web::Result<HttpResponse> {
 fn manager_routes(config: &mut web::ServiceConfig) {
     config
         .route("/call/{name}", web::get().to(call_by_name))
+        .route("/known/{name}", web::get().to(call_known_by_name))
         .route("/handle/{name}", web::get().to(handle_by_name))
         .route("/reset/{name}", web::get().to(reset))
         .route("/create", web::get().to(create_with_no_threshold))
@@ -423,18 +434,34 @@ async fn an_invalid_name_at_a_call_site_answers_500() {
 #[actix::test]
 async fn an_unknown_circuit_answers_500_naming_what_was_asked_for() {
     within(async {
-        let app = manager_app(CircuitBreakerManager::default().start()).await;
-        let unknown = get(&app, "/reset/serch").await;
-        assert_eq!(unknown.status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(
-            unknown.body,
-            json!({
-                "error": "unknown_circuit",
-                "circuit": "serch",
-                "message": "no circuit named \"serch\": create it first with GetBreaker, \
-                            or check the spelling",
-            })
-        );
+        let manager = CircuitBreakerManager::default().start();
+        manager
+            .send(GetBreaker::new("search"))
+            .await
+            .unwrap()
+            .unwrap();
+        let app = manager_app(manager).await;
+        // From the manager, and from a call site that only calls set-up names.
+        for uri in ["/reset/serch", "/known/serch"] {
+            let unknown = get(&app, uri).await;
+            assert_eq!(unknown.status, StatusCode::INTERNAL_SERVER_ERROR, "{uri}");
+            let message = "no circuit named \"serch\" (did you mean \"search\"?): set it up \
+                           first (a circuits file, presets or GetBreaker), or check the spelling";
+            let message = if uri.starts_with("/known") {
+                format!("{message}; the call did not run")
+            } else {
+                message.to_owned()
+            };
+            assert_eq!(
+                unknown.body,
+                json!({
+                    "error": "unknown_circuit",
+                    "circuit": "serch",
+                    "message": message,
+                }),
+                "{uri}"
+            );
+        }
     })
     .await;
 }

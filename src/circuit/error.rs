@@ -206,7 +206,8 @@ impl<E> CallError<E> {
             | CallError::Timeout(_)
             | CallError::Panicked(_)
             | CallError::Unavailable(_)
-            | CallError::InvalidName(_) => None,
+            | CallError::InvalidName(_)
+            | CallError::UnknownCircuit(_) => None,
         }
     }
 
