@@ -1,5 +1,6 @@
 //! The VIBEZEN integration facade, end to end, on tokio's paused clock.
 
+mod caller_task;
 mod calls;
 #[path = "../common/mod.rs"]
 mod common;
