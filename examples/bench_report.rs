@@ -507,6 +507,17 @@ async fn report() {
     // Named calls through the registry; the first one creates the circuit.
     let registry = manager.send(GetRegistry).await.unwrap();
     registry.call("mgr_registry", ok()).await.unwrap();
+    // The integration's protected call: the registry, plus its panic shield
+    // and fallback.
+    let vibezen = VibezenIntegration::new(vibezen_recovery::integration::WorkflowConfig {
+        default_config: closed_config(),
+        ..Default::default()
+    })
+    .unwrap();
+    vibezen
+        .protected_call("integration", ok(), None)
+        .await
+        .unwrap();
 
     let fs_default = failsafe_default();
     let fs_consecutive = failsafe_consecutive(5, Duration::from_secs(30));
@@ -749,6 +760,22 @@ async fn report() {
                     let _ = black_box(block_on(
                         registry.call(black_box("mgr_registry"), black_box(ok())),
                     ));
+                },
+            )
+        },
+        {
+            let vibezen = vibezen.clone();
+            sync_bench(
+                "integration",
+                "vibezen.protected_call(name), CLOSED",
+                "direct",
+                500_000,
+                move || {
+                    let _ = black_box(block_on(vibezen.protected_call(
+                        black_box("integration"),
+                        black_box(ok()),
+                        None,
+                    )));
                 },
             )
         },
