@@ -165,8 +165,13 @@ impl CircuitHandle {
     ///   6 ns per call, which the fast path does not charge to every call.
     /// - `call_timeout`, if set, costs a clock read, a timer and one
     ///   allocation per call; outside a tokio runtime no timer can be set,
-    ///   so the call runs to its end (a late trial still loses its slot at
-    ///   the circuit).
+    ///   so the call runs to its end and is then judged (a timeout if it
+    ///   ended late; a late trial still loses its slot). Inside a tokio
+    ///   runtime the timer is tokio's, so the runtime must have its timers
+    ///   enabled (`enable_time`; actix's, actix-web's and `#[tokio::main]`'s
+    ///   have them): tokio has no way to ask, and panics, naming the fix,
+    ///   when a call with a deadline starts in one that has not. The
+    ///   circuit counts that call as cancelled and goes on.
     pub fn call<F, T, E>(&self, future: F) -> HandleCall<'_, F>
     where
         F: Future<Output = Result<T, E>>,

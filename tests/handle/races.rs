@@ -14,7 +14,7 @@ use vibezen_recovery::rules::Refusal;
 use vibezen_recovery::state::CircuitState;
 
 use crate::support::*;
-use crate::{fail_via, handle_of};
+use crate::{fail_via, handle_of, succeed_via};
 
 /// A HALF_OPEN circuit whose every trial slot is taken refuses a handle
 /// call from the state it publishes: the call is answered on its first
@@ -117,6 +117,55 @@ async fn a_late_trial_on_a_thread_without_timers_reopens_the_circuit() {
         assert_eq!(stats.totals[Outcome::Timeout], 1, "{:?}", stats.totals);
         assert_eq!(stats.totals[Outcome::Success], 0, "{:?}", stats.totals);
         assert_eq!(stats.state, CircuitState::Open);
+    })
+    .await;
+}
+
+/// Race 4 of issue 15, settled as documented behaviour: tokio offers no
+/// way to ask a runtime whether its timers are enabled, so inside one built
+/// without them a call with a deadline panics as soon as it starts, with
+/// tokio's own message naming the fix; the circuit counts the call as
+/// cancelled, not as a panic of the work, and goes on. (Outside any
+/// runtime there is nothing to ask, and the call runs to its end; see
+/// above.)
+#[actix::test]
+async fn a_deadline_in_a_runtime_without_timers_fails_loudly_and_harms_nothing() {
+    within(async {
+        let circuit = start(CircuitBreakerConfig {
+            call_timeout: Some(Duration::from_secs(1)),
+            ..Default::default()
+        });
+        let handle = circuit.send(GetHandle).await.unwrap();
+        let caller = handle.clone();
+        let without_timers = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            runtime.block_on(caller.call(async { Ok::<(), ()>(()) }))
+        });
+        let panicked = actix_rt::task::spawn_blocking(move || without_timers.join())
+            .await
+            .unwrap()
+            .unwrap_err();
+        let message = panicked
+            .downcast_ref::<&str>()
+            .map(|m| m.to_string())
+            .or_else(|| panicked.downcast_ref::<String>().cloned())
+            .unwrap();
+        assert!(message.contains("enable_time"), "{message}");
+        settle().await;
+        succeed_via(&handle).await.unwrap();
+        let stats = circuit.send(Stats).await.unwrap();
+        assert_eq!(
+            (
+                stats.totals.calls,
+                stats.totals[Outcome::Success],
+                stats.in_flight
+            ),
+            (2, 1, 0),
+            "{:?}",
+            stats.totals
+        );
     })
     .await;
 }
