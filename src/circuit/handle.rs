@@ -59,8 +59,9 @@ impl Handler<GetHandle> for CircuitBreaker {
     }
 }
 
-/// A fast-path caller proposed a trip (it is in the published state); the
-/// circuit takes it in, as it does before every message.
+/// A fast-path caller proposed a trip (it is in the published state), or
+/// counted into a dormant circuit; the circuit takes it in, as it does
+/// before every message, and folds on its timer again.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub(crate) struct Wake;
@@ -279,19 +280,34 @@ impl Inner {
 
     /// Counts how an admitted CLOSED call ended. An outcome that arrives
     /// after its generation ended is counted, but must not drive the new
-    /// state.
+    /// state. A dormant circuit is woken once the outcome is counted, so
+    /// that the fold the wake brings takes it in.
     #[inline]
     pub(super) fn finish(&self, word: Word, outcome: Outcome) {
         let generation = word.generation();
-        if self.published.word().generation() != generation {
+        let now = self.published.word();
+        if now.generation() != generation {
             self.slots.add(Count::Stale(outcome));
-            return;
+        } else {
+            self.slots.add(Count::Fresh(outcome));
+            if outcome == Outcome::Success {
+                self.published.run_success(generation);
+            } else if outcome.is_failure() {
+                self.failed(word);
+            }
         }
-        self.slots.add(Count::Fresh(outcome));
-        if outcome == Outcome::Success {
-            self.published.run_success(generation);
-        } else if outcome.is_failure() {
-            self.failed(word);
+        if now.is_dormant() {
+            self.wake_circuit();
+        }
+    }
+
+    /// Wakes a dormant circuit to fold what its callers count: the one
+    /// caller that clears the mark sends the message.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn wake_circuit(&self) {
+        if self.published.wake() {
+            self.circuit.do_send(Wake);
         }
     }
 

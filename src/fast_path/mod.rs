@@ -42,6 +42,11 @@ pub(crate) struct FastPath {
     /// The rate base last shared: the owner is its only writer, so it
     /// compares with this copy and takes the lock only to change it.
     shared: RateBase,
+    /// When a fold last found something counted.
+    last_counted: Instant,
+    /// CLOSED with nothing counted for a fold interval: no fold is due
+    /// until a caller counts something and wakes the circuit.
+    dormant: bool,
 }
 
 impl FastPath {
@@ -61,6 +66,8 @@ impl FastPath {
             last_fold: now,
             fold_interval: fold_interval(&machine.config().window),
             shared: RateBase::default(),
+            dormant: false,
+            last_counted: now,
         };
         fast.published.publish(fast.shown, machine.open_until());
         fast.share_rate_base(machine, now);
@@ -77,21 +84,47 @@ impl FastPath {
 
     /// Brings `machine` up to date with what callers did since the last
     /// message: a trip a caller proposed, then everything they counted.
+    ///
+    /// A CLOSED circuit whose callers counted nothing for a whole fold
+    /// interval goes dormant: it arms no fold timer, and the first caller
+    /// to count something wakes it (an idle circuit does not wake every
+    /// second to find nothing). Any message wakes it too.
     pub(crate) fn sync(&mut self, machine: &mut StateMachine, now: Instant) {
         if let Some(trip) = self.published.take_trip() {
             machine.trip(trip.generation, trip.reason, trip.at, now);
         }
-        self.fold(machine, now);
+        let counted = self.fold(machine, now);
+        if self.dormant {
+            self.published.wake();
+            self.dormant = false;
+        } else if !counted
+            && machine.state() == CircuitState::Closed
+            && now >= self.last_counted + self.fold_interval
+        {
+            self.published.fall_asleep();
+            // A caller that counted before it could see the mark is in this
+            // fold; one that saw it wakes the circuit.
+            if self.fold(machine, now) {
+                self.published.wake();
+            } else {
+                self.dormant = true;
+            }
+        }
     }
 
-    /// Takes in what callers counted since the last fold. Fresh outcomes
-    /// belong to the generation of the word they were counted under, which
-    /// is the one last published.
-    fn fold(&mut self, machine: &mut StateMachine, now: Instant) {
+    /// Takes in what callers counted since the last fold, and says whether
+    /// there was anything. Fresh outcomes belong to the generation of the
+    /// word they were counted under, which is the one last published.
+    fn fold(&mut self, machine: &mut StateMachine, now: Instant) -> bool {
         let totals = self.slots.totals();
         let new = totals.since(&self.folded);
+        if new == SlotTotals::default() {
+            self.last_fold = now;
+            return false;
+        }
         self.folded = totals;
         self.last_fold = now;
+        self.last_counted = now;
         let generation = self.shown.generation();
         machine.absorb(
             Batch {
@@ -104,6 +137,7 @@ impl FastPath {
             },
             now,
         );
+        true
     }
 
     /// Publishes what `machine` decided. A new generation is published only
@@ -115,8 +149,11 @@ impl FastPath {
             if word.generation() != self.shown.generation() {
                 self.fold(machine, now);
             }
+            // The new word carries no dormant mark: awake until a fold
+            // finds nothing again.
             self.published.publish(word, machine.open_until());
             self.shown = word;
+            self.dormant = false;
         }
         self.share_rate_base(machine, now);
     }
@@ -150,10 +187,11 @@ impl FastPath {
         }
     }
 
-    /// When the next fold is due: while CLOSED, so that the inactivity reset
-    /// and the rate rule see what callers counted.
+    /// When the next fold is due: while CLOSED and awake, so that the rate
+    /// rule (and a time window's buckets) see what callers counted.
     pub(crate) fn next_fold(&self, machine: &StateMachine) -> Option<Instant> {
-        (machine.state() == CircuitState::Closed).then(|| self.last_fold + self.fold_interval)
+        (machine.state() == CircuitState::Closed && !self.dormant)
+            .then(|| self.last_fold + self.fold_interval)
     }
 
     /// The circuit is gone: callers are told so.
@@ -222,5 +260,72 @@ mod tests {
         fast.slots().add(Count::Fresh(Outcome::Failure));
         fast.sync(&mut machine, t0);
         assert_eq!(machine.window_counts(t0), (1, 1));
+    }
+
+    /// Issue 15: an idle CLOSED circuit does not fold on a timer. After a
+    /// fold interval with nothing counted it is dormant (no fold due, the
+    /// mark published); the first caller that counts clears the mark (and
+    /// alone would send the wake), and the next sync folds its count in and
+    /// keeps the circuit awake.
+    #[test]
+    fn an_idle_circuit_goes_dormant_and_the_first_count_wakes_it() {
+        let t0 = Instant::now();
+        let mut machine = StateMachine::new(CircuitBreakerConfig::default(), t0).unwrap();
+        let mut fast = FastPath::new(&machine, t0);
+        let interval = fast.fold_interval;
+        fast.sync(&mut machine, t0 + interval / 2);
+        assert!(!fast.dormant, "not a whole interval yet");
+        assert!(fast.next_fold(&machine).is_some());
+
+        fast.sync(&mut machine, t0 + interval);
+        assert!(fast.dormant);
+        assert_eq!(fast.next_fold(&machine), None, "no fold timer");
+        assert!(fast.published().word().is_dormant());
+        assert!(fast.published().word().admits(), "a dormant circuit admits");
+
+        // A caller counts; the first to clear the mark is the one to wake.
+        fast.slots().add(Count::Admitted);
+        fast.slots().add(Count::Fresh(Outcome::Success));
+        assert!(fast.published().wake());
+        assert!(!fast.published().wake());
+        let woken = t0 + interval * 5;
+        fast.sync(&mut machine, woken);
+        assert!(!fast.dormant);
+        assert_eq!(fast.next_fold(&machine), Some(woken + interval));
+        assert_eq!(machine.totals()[Outcome::Success], 1);
+        assert_eq!(machine.window_counts(woken), (1, 0));
+    }
+
+    /// A count that lands while the circuit falls asleep is in its last
+    /// fold: the circuit marks itself dormant before that fold, and stays
+    /// awake if it finds anything.
+    #[test]
+    fn a_count_that_races_the_fall_asleep_keeps_the_circuit_awake() {
+        let t0 = Instant::now();
+        let mut machine = StateMachine::new(CircuitBreakerConfig::default(), t0).unwrap();
+        let mut fast = FastPath::new(&machine, t0);
+        let interval = fast.fold_interval;
+        // The mark is set first; the caller had read the word before it.
+        fast.published().fall_asleep();
+        fast.slots().add(Count::Admitted);
+        assert!(fast.fold(&mut machine, t0 + interval));
+        assert_eq!(machine.totals().calls, 1);
+    }
+
+    /// A caller's trip is not lost to the dormant mark coming or going
+    /// between its read of the word and its compare-and-swap.
+    #[test]
+    fn a_trip_proposed_across_the_dormant_mark_is_taken() {
+        let t0 = Instant::now();
+        let mut machine = StateMachine::new(CircuitBreakerConfig::default(), t0).unwrap();
+        let mut fast = FastPath::new(&machine, t0);
+        let seen = fast.published().word();
+        fast.sync(&mut machine, t0 + fast.fold_interval);
+        assert!(fast.published().word().is_dormant());
+        let reason = crate::transition::TransitionReason::ConsecutiveFailures { count: 5 };
+        assert!(fast.published().propose_trip(seen, reason, t0));
+        assert!(fast.published().word().is_pending());
+        fast.sync(&mut machine, t0 + fast.fold_interval);
+        assert_eq!(machine.state(), CircuitState::Open);
     }
 }

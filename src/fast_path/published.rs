@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::word::Word;
+use super::word::{DORMANT, Word};
 use crate::rules::Status;
 use crate::state::CircuitState;
 use crate::transition::TransitionReason;
@@ -86,6 +86,21 @@ impl Published {
         self.word.0.store(word.0, Ordering::Release);
     }
 
+    /// The owner stops folding until a caller counts something. Ordered
+    /// before the owner's next read of the slots (its last fold), so that a
+    /// caller that counted without seeing the mark is in that fold.
+    pub(crate) fn fall_asleep(&self) {
+        self.word.0.fetch_or(DORMANT, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
+    }
+
+    /// Clears the dormant mark; true for the one caller (or owner) that
+    /// cleared it, which then wakes the owner if it is a caller.
+    #[cold]
+    pub(crate) fn wake(&self) -> bool {
+        self.word.0.fetch_and(!DORMANT, Ordering::AcqRel) & DORMANT != 0
+    }
+
     /// Marks the circuit gone: handles answer "unavailable" from now on.
     pub(crate) fn mark_stopped(&self) {
         self.word.0.fetch_or(Word(0).stopped().0, Ordering::AcqRel);
@@ -99,16 +114,20 @@ impl Published {
         // Under the lock, so that an owner that sees the pending bit finds
         // the trip left beside it.
         let mut trip = lock(&self.trip);
-        let won = self
-            .word
-            .0
-            .compare_exchange(
-                seen.0,
-                seen.pending().0,
+        let mut expected = seen;
+        let won = loop {
+            match self.word.0.compare_exchange(
+                expected.0,
+                expected.pending().0,
                 Ordering::AcqRel,
                 Ordering::Acquire,
-            )
-            .is_ok();
+            ) {
+                Ok(_) => break true,
+                // Only the dormant mark came or went: the same word.
+                Err(actual) if Word(actual).awake() == seen.awake() => expected = Word(actual),
+                Err(_) => break false,
+            }
+        };
         if won {
             *trip = Some(PendingTrip {
                 generation: seen.generation(),

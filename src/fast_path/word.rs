@@ -11,7 +11,10 @@ const PENDING: u64 = 0b100;
 const STOPPED: u64 = 0b1000;
 /// HALF_OPEN with every trial slot taken.
 const TRIALS_TAKEN: u64 = 0b1_0000;
-const GENERATION_SHIFT: u32 = 5;
+/// CLOSED, and the circuit folds no more until a caller counts something:
+/// the first caller to see this clears it and wakes the circuit.
+pub(super) const DORMANT: u64 = 0b10_0000;
+const GENERATION_SHIFT: u32 = 6;
 
 /// A decoded state word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +77,17 @@ impl Word {
     #[inline]
     pub(crate) fn is_stopped(self) -> bool {
         self.0 & STOPPED != 0
+    }
+
+    #[inline]
+    pub(crate) fn is_dormant(self) -> bool {
+        self.0 & DORMANT != 0
+    }
+
+    /// The word as the owner published it, whether or not it has gone
+    /// dormant since.
+    pub(super) fn awake(self) -> Word {
+        Word(self.0 & !DORMANT)
     }
 
     pub(super) fn pending(self) -> Word {

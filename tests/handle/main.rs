@@ -513,3 +513,79 @@ async fn a_panic_on_the_fast_path_is_a_failure_closed_and_half_open() {
     })
     .await;
 }
+
+/// An idle circuit sleeps (no fold timer) and the next call wakes it: the
+/// success that brings a count window to `min_calls` after a long pause is
+/// noticed at once, and nothing counted while it slept is lost.
+#[actix::test]
+async fn a_call_wakes_an_idle_circuit_and_its_count_is_taken_in() {
+    tokio::time::pause();
+    within(async {
+        let (circuit, handle) = handle_of(CircuitBreakerConfig {
+            failure_threshold: 100,
+            min_calls: 4,
+            window: WindowConfig::Count { size: 10 },
+            ..Default::default()
+        })
+        .await;
+        for _ in 0..3 {
+            fail_via(&handle).await.unwrap_err();
+        }
+        // Folded on the next tick, asleep on the one after.
+        for _ in 0..5 {
+            advance(FOLD).await;
+        }
+        succeed_via(&handle).await.unwrap(); // 3 of 4 failed: the rate trips
+        settle().await;
+        // Read without a message (which would fold by itself): the call
+        // woke the circuit, which folded it in and opened at once.
+        assert_eq!(handle.state(), CircuitState::Open);
+        let stats = circuit.send(Stats).await.unwrap();
+        assert_eq!(stats.state, CircuitState::Open, "{stats:?}");
+        assert!(matches!(
+            stats.state_changes[0].reason,
+            TransitionReason::FailureRate { calls: 4, .. }
+        ));
+        assert_eq!(stats.totals.calls, 4);
+    })
+    .await;
+}
+
+/// The bound on the rate estimate's lag with a count window (issue 15):
+/// outcomes counted within one fold interval are taken as evenly
+/// interleaved, since per-thread counters keep no order. 90 successes then
+/// 10 failures read as 1 failure in the last 10, not 10, so the rate trip
+/// waits; after the next fold it comes within `ceil(threshold * size)`
+/// further failures (here 5), as docs/performance.md says.
+#[actix::test]
+async fn a_diluted_count_window_trips_within_threshold_times_size_failures_after_a_fold() {
+    tokio::time::pause();
+    within(async {
+        let (circuit, handle) = handle_of(CircuitBreakerConfig {
+            failure_threshold: 1_000,
+            failure_rate_threshold: 0.5,
+            min_calls: 10,
+            window: WindowConfig::Count { size: 10 },
+            ..Default::default()
+        })
+        .await;
+        for _ in 0..90 {
+            succeed_via(&handle).await.unwrap();
+        }
+        for _ in 0..10 {
+            fail_via(&handle).await.unwrap_err();
+        }
+        advance(FOLD).await;
+        let stats = circuit.send(Stats).await.unwrap();
+        assert_eq!(stats.state, CircuitState::Closed, "diluted: {stats:?}");
+        assert_eq!((stats.window_calls, stats.window_failures), (10, 1));
+        let mut further = 0;
+        while handle.state() == CircuitState::Closed {
+            fail_via(&handle).await.unwrap_err();
+            further += 1;
+            assert!(further <= 5, "no trip within 5 further failures");
+        }
+        assert_eq!(further, 5);
+    })
+    .await;
+}
