@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use actix::{Context, Handler, Message, Recipient};
+use actix::{Context, Handler, Message, Recipient, WeakRecipient};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -118,24 +118,34 @@ struct Standing {
 }
 
 /// The standing of every subscriber some circuit holds. A circuit keeps
-/// the standing alive; a recipient no circuit holds is forgotten.
-static STANDINGS: Mutex<Vec<(Recipient<StateChanged>, Weak<Standing>)>> = Mutex::new(Vec::new());
+/// the standing alive; a recipient no circuit holds is forgotten. Both are
+/// held weakly here: the registry keeps no subscriber alive, so one that no
+/// circuit or manager holds any more stops, as an actor with no address
+/// does.
+type Standings = Vec<(WeakRecipient<StateChanged>, Weak<Standing>)>;
+static STANDINGS: Mutex<Standings> = Mutex::new(Vec::new());
 
 fn standing_of(recipient: &Recipient<StateChanged>) -> Arc<Standing> {
     let mut standings = STANDINGS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     standings.retain(|(_, standing)| standing.strong_count() > 0);
-    if let Some(standing) = standings
-        .iter()
-        .find(|(known, _)| known == recipient)
-        .and_then(|(_, standing)| standing.upgrade())
-    {
+    if let Some(standing) = known_standing(&standings, recipient) {
         return standing;
     }
     let standing = Arc::new(Standing::default());
-    standings.push((recipient.clone(), Arc::downgrade(&standing)));
+    standings.push((recipient.downgrade(), Arc::downgrade(&standing)));
     standing
+}
+
+fn known_standing(
+    standings: &Standings,
+    recipient: &Recipient<StateChanged>,
+) -> Option<Arc<Standing>> {
+    standings
+        .iter()
+        .find(|(known, _)| known.upgrade().is_some_and(|known| known == *recipient))
+        .and_then(|(_, standing)| standing.upgrade())
 }
 
 /// Whether `recipient` was given up on for falling too far behind: the
@@ -144,10 +154,7 @@ pub(crate) fn given_up(recipient: &Recipient<StateChanged>) -> bool {
     let standings = STANDINGS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    standings
-        .iter()
-        .find(|(known, _)| known == recipient)
-        .and_then(|(_, standing)| standing.upgrade())
+    known_standing(&standings, recipient)
         .is_some_and(|standing| standing.given_up.load(Ordering::Relaxed))
 }
 
