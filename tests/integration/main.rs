@@ -3,6 +3,7 @@
 mod calls;
 #[path = "../common/mod.rs"]
 mod common;
+mod events;
 mod file;
 mod handlers;
 mod presets;
