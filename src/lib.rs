@@ -71,7 +71,10 @@
 //! ([`Rules::is_late`](rules::Rules::is_late)).
 //! - [`Subscribe`](circuit::Subscribe) a recipient to
 //!   [`StateChanged`](circuit::StateChanged) events to degrade and recover
-//!   gracefully.
+//!   gracefully; without writing an actor, a closure
+//!   ([`Subscribe::closure`](circuit::Subscribe::closure)) or a bounded
+//!   channel ([`Subscribe::channel`](circuit::Subscribe::channel)), under
+//!   the same rules.
 //!
 //! ```
 //! use std::time::Duration;

@@ -3,11 +3,12 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use actix::{Context, Handler, Message, Recipient};
+use actix::{Context, Handler, Message, Recipient, WeakRecipient};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::CircuitBreaker;
+use super::listener::{self, StateChanges, SubscribeError};
 use crate::state::CircuitState;
 use crate::transition::TransitionReason;
 
@@ -54,6 +55,10 @@ impl StateChanged {
 /// creates or recreates afterwards. Subscribing it again on purpose starts
 /// it afresh.
 ///
+/// Without writing an actor, subscribe a closure ([`Subscribe::closure`])
+/// or get a bounded channel of events ([`Subscribe::channel`]); both are
+/// subscribers under the same rules.
+///
 /// ```
 /// use actix::prelude::*;
 /// use vibezen_recovery::prelude::*;
@@ -77,6 +82,83 @@ impl StateChanged {
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
 pub struct Subscribe(pub Recipient<StateChanged>);
+
+impl Subscribe {
+    /// Subscribes `on_event`, called with each event on the arbiter this
+    /// is called on (the current thread), one event at a time and in order.
+    /// It runs on that thread's event loop, so keep it short and hand long
+    /// work off; a circuit on the same arbiter waits for it.
+    ///
+    /// A closure that panics is logged as an error with `tracing` and stays
+    /// subscribed: the next event calls it again, as a degradation handler
+    /// stays registered after a panic. If it cannot go on after a panic,
+    /// catch the panic inside it. It falls behind, and is unsubscribed,
+    /// under the same rule as any subscriber. To unsubscribe it, keep a
+    /// clone of its recipient (the `Subscribe`'s field) for [`Unsubscribe`].
+    ///
+    /// Refused outside an actix System ([`SubscribeError::NoSystem`]).
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use actix::Actor;
+    /// use vibezen_recovery::prelude::*;
+    ///
+    /// # #[actix::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = CircuitBreakerConfig { failure_threshold: 1, ..Default::default() };
+    /// let breaker = CircuitBreaker::new("search", config)?.start();
+    /// // The closure runs on this thread, so it need not be `Send`.
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let log = Rc::clone(&seen);
+    /// breaker
+    ///     .send(Subscribe::closure(move |event: StateChanged| log.borrow_mut().push(event.to))?)
+    ///     .await?;
+    ///
+    /// let _ = breaker.call(async { Err::<(), _>("down") }).await;
+    /// breaker.send(Stats).await?; // the event is handled by now
+    /// assert_eq!(*seen.borrow(), [CircuitState::Open]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn closure<F>(on_event: F) -> Result<Subscribe, SubscribeError>
+    where
+        F: FnMut(StateChanged) + 'static,
+    {
+        listener::calling(on_event).map(Subscribe)
+    }
+
+    /// A subscription that delivers into a bounded channel of `capacity`
+    /// events, and the channel's receiving end ([`StateChanges`]: `recv`,
+    /// or a `Stream`). A reader that lets more than `capacity` +
+    /// [`MAX_SUBSCRIBER_BACKLOG`] events pile up is unsubscribed; dropping
+    /// the reader unsubscribes. See [`StateChanges`].
+    ///
+    /// Refused with a capacity of 0 ([`SubscribeError::InvalidCapacity`])
+    /// and outside an actix System ([`SubscribeError::NoSystem`]).
+    ///
+    /// ```
+    /// use actix::Actor;
+    /// use vibezen_recovery::prelude::*;
+    ///
+    /// # #[actix::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = CircuitBreakerConfig { failure_threshold: 1, ..Default::default() };
+    /// let breaker = CircuitBreaker::new("cache", config)?.start();
+    /// let (subscribe, mut changes) = Subscribe::channel(64)?;
+    /// breaker.send(subscribe).await?;
+    ///
+    /// let _ = breaker.call(async { Err::<(), _>("down") }).await;
+    /// let event = changes.recv().await.expect("subscribed");
+    /// assert_eq!(event.to, CircuitState::Open);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn channel(capacity: usize) -> Result<(Subscribe, StateChanges), SubscribeError> {
+        let (recipient, changes) = listener::channel(capacity)?;
+        Ok((Subscribe(recipient), changes))
+    }
+}
 
 /// Removes a subscription made with [`Subscribe`] (recipients compare equal
 /// when they reach the same actor).
@@ -118,24 +200,34 @@ struct Standing {
 }
 
 /// The standing of every subscriber some circuit holds. A circuit keeps
-/// the standing alive; a recipient no circuit holds is forgotten.
-static STANDINGS: Mutex<Vec<(Recipient<StateChanged>, Weak<Standing>)>> = Mutex::new(Vec::new());
+/// the standing alive; a recipient no circuit holds is forgotten. Both are
+/// held weakly here: the registry keeps no subscriber alive, so one that no
+/// circuit or manager holds any more stops, as an actor with no address
+/// does.
+type Standings = Vec<(WeakRecipient<StateChanged>, Weak<Standing>)>;
+static STANDINGS: Mutex<Standings> = Mutex::new(Vec::new());
 
 fn standing_of(recipient: &Recipient<StateChanged>) -> Arc<Standing> {
     let mut standings = STANDINGS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     standings.retain(|(_, standing)| standing.strong_count() > 0);
-    if let Some(standing) = standings
-        .iter()
-        .find(|(known, _)| known == recipient)
-        .and_then(|(_, standing)| standing.upgrade())
-    {
+    if let Some(standing) = known_standing(&standings, recipient) {
         return standing;
     }
     let standing = Arc::new(Standing::default());
-    standings.push((recipient.clone(), Arc::downgrade(&standing)));
+    standings.push((recipient.downgrade(), Arc::downgrade(&standing)));
     standing
+}
+
+fn known_standing(
+    standings: &Standings,
+    recipient: &Recipient<StateChanged>,
+) -> Option<Arc<Standing>> {
+    standings
+        .iter()
+        .find(|(known, _)| known.upgrade().is_some_and(|known| known == *recipient))
+        .and_then(|(_, standing)| standing.upgrade())
 }
 
 /// Whether `recipient` was given up on for falling too far behind: the
@@ -144,10 +236,7 @@ pub(crate) fn given_up(recipient: &Recipient<StateChanged>) -> bool {
     let standings = STANDINGS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    standings
-        .iter()
-        .find(|(known, _)| known == recipient)
-        .and_then(|(_, standing)| standing.upgrade())
+    known_standing(&standings, recipient)
         .is_some_and(|standing| standing.given_up.load(Ordering::Relaxed))
 }
 

@@ -5,7 +5,8 @@
 //! ([`ProtectedCall`], [`Acquire`], [`GetHandle`], [`Reset`], [`Stop`],
 //! [`Stats`], [`Subscribe`], [`Unsubscribe`]) and what they answer with
 //! ([`Permit`], [`CircuitHandle`] and its [`HandleCall`], [`CircuitStats`],
-//! [`StateChanged`] events); [`CircuitBreakerExt`]; and the errors a call
+//! [`StateChanged`] events); [`StateChanges`], events read from a channel,
+//! and [`SubscribeError`]; [`CircuitBreakerExt`]; and the errors a call
 //! can end in, [`CallError`] and [`CircuitBreakerOpenError`].
 //!
 //! Every message handler reads the clock once, lets the state machine apply
@@ -22,6 +23,7 @@ pub(crate) mod events;
 mod ext;
 mod guard;
 mod handle;
+mod listener;
 mod permit;
 mod stats;
 
@@ -43,6 +45,7 @@ pub use error::{CallError, CircuitBreakerOpenError};
 pub use events::{MAX_SUBSCRIBER_BACKLOG, StateChanged, Subscribe, Unsubscribe};
 pub use ext::CircuitBreakerExt;
 pub use handle::{CircuitHandle, GetHandle, HandleCall};
+pub use listener::{StateChanges, SubscribeError};
 pub use permit::{Acquire, Permit};
 pub use stats::{CircuitStats, Stats};
 

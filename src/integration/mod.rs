@@ -7,6 +7,7 @@
 //! the same [`CircuitBreakerManager`] and handler runner. It starts actors,
 //! so create it inside an actix `System`.
 
+mod events;
 mod fallback;
 mod file;
 mod handlers;

@@ -4,7 +4,7 @@ use actix::{Context, Handler, Message, Recipient, ResponseFuture};
 use futures_util::future::join_all;
 
 use super::{CircuitBreakerManager, ManagerError};
-use crate::circuit::{Reset, StateChanged, Subscribe};
+use crate::circuit::{Reset, StateChanged, StateChanges, Subscribe, SubscribeError};
 
 /// Resets the named circuit to CLOSED (VIBEZEN's `breaker.reset()`, by
 /// name). The reply comes once the circuit has reset. A name the manager
@@ -101,6 +101,11 @@ impl Handler<ResetAll> for CircuitBreakerManager {
 /// subscriber costs at most that many queued events, however many circuits
 /// there are and however often they restart.
 ///
+/// Without writing an actor, subscribe a closure ([`SubscribeAll::closure`])
+/// or get a bounded channel of events ([`SubscribeAll::channel`]); both are
+/// subscribers under the same rules, and the manager forgets them like any
+/// other once they are dropped.
+///
 /// ```
 /// use actix::prelude::*;
 /// use vibezen_recovery::manager::SubscribeAll;
@@ -125,6 +130,72 @@ impl Handler<ResetAll> for CircuitBreakerManager {
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
 pub struct SubscribeAll(pub Recipient<StateChanged>);
+
+impl SubscribeAll {
+    /// Subscribes `on_event` to every circuit, called with each event on
+    /// the arbiter this is called on, one at a time; each circuit's events
+    /// in its order. Panics, threads and unsubscribing as for
+    /// [`Subscribe::closure`](crate::circuit::Subscribe::closure).
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use actix::Actor;
+    /// use vibezen_recovery::manager::SubscribeAll;
+    /// use vibezen_recovery::prelude::*;
+    ///
+    /// # #[actix::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let manager = CircuitBreakerManager::default().start();
+    /// let opened = Rc::new(RefCell::new(Vec::new()));
+    /// let log = Rc::clone(&opened);
+    /// manager
+    ///     .send(SubscribeAll::closure(move |event: StateChanged| {
+    ///         if event.to == CircuitState::Open {
+    ///             log.borrow_mut().push(event.circuit);
+    ///         }
+    ///     })?)
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn closure<F>(on_event: F) -> Result<SubscribeAll, SubscribeError>
+    where
+        F: FnMut(StateChanged) + 'static,
+    {
+        Subscribe::closure(on_event).map(|Subscribe(recipient)| SubscribeAll(recipient))
+    }
+
+    /// A subscription to every circuit that delivers into a bounded channel
+    /// of `capacity` events, and its receiving end; each circuit's events
+    /// in its order. Capacity, falling behind and dropping the reader as
+    /// for [`Subscribe::channel`](crate::circuit::Subscribe::channel); the
+    /// events end when the manager stops.
+    ///
+    /// ```
+    /// use actix::Actor;
+    /// use vibezen_recovery::manager::SubscribeAll;
+    /// use vibezen_recovery::prelude::*;
+    ///
+    /// # #[actix::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = CircuitBreakerConfig { failure_threshold: 1, ..Default::default() };
+    /// let manager = CircuitBreakerManager::new(config)?.start();
+    /// let (subscribe, mut changes) = SubscribeAll::channel(64)?;
+    /// manager.send(subscribe).await?;
+    ///
+    /// // Created after the subscription, and heard all the same.
+    /// let _ = manager.send(Call::new("ai_provider_openai", async { Err::<(), _>("down") })).await?;
+    /// let event = changes.recv().await.expect("subscribed");
+    /// assert_eq!((event.circuit.as_str(), event.to), ("ai_provider_openai", CircuitState::Open));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn channel(capacity: usize) -> Result<(SubscribeAll, StateChanges), SubscribeError> {
+        let (Subscribe(recipient), changes) = Subscribe::channel(capacity)?;
+        Ok((SubscribeAll(recipient), changes))
+    }
+}
 
 impl Handler<SubscribeAll> for CircuitBreakerManager {
     type Result = ResponseFuture<()>;

@@ -1,12 +1,14 @@
 //! State-change broadcasts: order, history, dead and slow subscribers.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::{Arc, Barrier};
 
 use actix::prelude::*;
 use tokio::sync::mpsc;
 use vibezen_recovery::circuit::{
-    CircuitBreaker, HISTORY_LIMIT, MAX_SUBSCRIBER_BACKLOG, Reset, StateChanged, Stats, Subscribe,
-    Unsubscribe,
+    CircuitBreaker, HISTORY_LIMIT, MAX_SUBSCRIBER_BACKLOG, Reset, StateChanged, Stats, Stop,
+    Subscribe, Unsubscribe,
 };
 use vibezen_recovery::config::CircuitBreakerConfig;
 use vibezen_recovery::state::CircuitState;
@@ -148,6 +150,43 @@ async fn dead_subscribers_are_pruned_and_harm_no_one() {
             assert_eq!((event.from, event.to), expected);
         }
         assert_eq!(circuit.send(Stats).await.unwrap().subscribers, 1);
+    })
+    .await;
+}
+
+/// Says when it has stopped.
+struct Watched(Rc<Cell<bool>>);
+
+impl Actor for Watched {
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.0.set(true);
+    }
+}
+
+impl Handler<StateChanged> for Watched {
+    type Result = ();
+
+    fn handle(&mut self, _: StateChanged, _: &mut Context<Self>) {}
+}
+
+/// The registry of subscribers' standings held a strong recipient, which
+/// kept a subscriber that nobody else held alive until some later
+/// subscription happened to sweep the registry. (The registry is shared by
+/// the whole binary, so on that code this passed whenever another test
+/// subscribed during the `settle`.)
+#[actix::test]
+async fn a_subscriber_no_circuit_holds_any_more_stops() {
+    tokio::time::pause();
+    within(async {
+        let circuit = start(CircuitBreakerConfig::default());
+        let stopped = Rc::new(Cell::new(false));
+        let subscriber = Watched(Rc::clone(&stopped)).start().recipient();
+        circuit.send(Subscribe(subscriber)).await.unwrap();
+        circuit.send(Stop).await.unwrap();
+        settle().await;
+        assert!(stopped.get(), "something still holds the subscriber");
     })
     .await;
 }

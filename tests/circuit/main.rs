@@ -4,6 +4,7 @@ mod calls;
 #[path = "../common/mod.rs"]
 mod common;
 mod events;
+mod listeners;
 mod permits;
 mod support;
 mod transitions;

@@ -4,6 +4,7 @@ mod caller_task;
 mod calls;
 #[path = "../common/mod.rs"]
 mod common;
+mod events;
 mod file;
 mod handlers;
 mod presets;

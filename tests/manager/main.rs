@@ -4,6 +4,7 @@
 mod common;
 mod export;
 mod health;
+mod listeners;
 mod registry;
 mod routing;
 mod supervision;

@@ -75,11 +75,20 @@ impl Logs {
 
     /// The warnings about `circuit`.
     pub fn warnings_about(&self, circuit: &str) -> Vec<LogEvent> {
+        self.about(tracing::Level::WARN, circuit)
+    }
+
+    /// The errors about `circuit`.
+    pub fn errors_about(&self, circuit: &str) -> Vec<LogEvent> {
+        self.about(tracing::Level::ERROR, circuit)
+    }
+
+    fn about(&self, level: tracing::Level, circuit: &str) -> Vec<LogEvent> {
         self.0
             .lock()
             .unwrap()
             .iter()
-            .filter(|e| e.level == tracing::Level::WARN && e.circuit.as_deref() == Some(circuit))
+            .filter(|e| e.level == level && e.circuit.as_deref() == Some(circuit))
             .cloned()
             .collect()
     }
