@@ -149,6 +149,7 @@ pub mod rules;
 mod seconds;
 pub mod state;
 pub mod state_machine;
+mod system;
 pub mod totals;
 pub mod transition;
 #[cfg(feature = "actix-web")]

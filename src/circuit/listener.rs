@@ -176,11 +176,8 @@ pub(crate) fn channel(
     Ok((listener.recipient(), changes))
 }
 
-/// Starting an actor anywhere else panics inside actix (`spawn_local`).
 fn on_an_arbiter() -> Result<(), SubscribeError> {
-    let running =
-        actix_rt::Arbiter::try_current().is_some() && tokio::runtime::Handle::try_current().is_ok();
-    if running {
+    if crate::system::can_start_actors() {
         Ok(())
     } else {
         Err(SubscribeError::NoSystem)

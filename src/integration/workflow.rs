@@ -108,16 +108,9 @@ pub enum StartError {
 }
 
 impl StartError {
-    /// [`StartError::NoSystem`] unless this thread runs an actix System (in
-    /// its runtime), where actors can be started. Checked before starting
-    /// any: outside one, actix panics while starting the actor and again
-    /// while unwinding, which aborts the whole process.
+    /// [`StartError::NoSystem`] unless this thread can start actors.
     pub(crate) fn unless_in_a_system() -> Result<(), StartError> {
-        let in_system = actix::System::try_current().is_some();
-        // A System whose `block_on` has returned is still this thread's, but
-        // its runtime is no longer entered and nothing can be spawned on it.
-        let in_its_runtime = tokio::runtime::Handle::try_current().is_ok();
-        if in_system && in_its_runtime {
+        if crate::system::can_start_actors() {
             Ok(())
         } else {
             Err(StartError::NoSystem)
