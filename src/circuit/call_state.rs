@@ -13,7 +13,7 @@ use pin_project_lite::pin_project;
 
 use super::guard::{Ended, settle};
 use super::handle::Inner;
-use super::permit::{Acquire, Permit};
+use super::permit::{AcquireGuarded, Permit};
 use super::{CallError, CircuitBreaker, ProtectedCall};
 use crate::classifier::Classifier;
 use crate::fast_path::slots::Count;
@@ -89,7 +89,7 @@ enum Stage {
 }
 
 pub(super) enum Trial {
-    Asking(Pin<Box<Request<CircuitBreaker, Acquire>>>),
+    Asking(Pin<Box<Request<CircuitBreaker, AcquireGuarded>>>),
     Running(Permit),
 }
 

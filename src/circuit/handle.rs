@@ -11,7 +11,7 @@ use actix::{Addr, Handler, MailboxError, Message, MessageResult};
 use pin_project_lite::pin_project;
 
 use super::call_state::{CallState, Trial};
-use super::permit::Acquire;
+use super::permit::AcquireGuarded;
 use super::{CallError, CircuitBreaker, CircuitBreakerOpenError, ProtectedCall};
 use crate::classifier::{Classifier, OkIsSuccess};
 use crate::config::WindowConfig;
@@ -167,7 +167,7 @@ impl CircuitHandle {
     /// - `call_timeout`, if set, costs a clock read, a timer and one
     ///   allocation per call; outside a tokio runtime no timer can be set,
     ///   so the call runs to its end and is then judged (a timeout if it
-    ///   ended late; a late trial still loses its slot). Inside a tokio
+    ///   ended late; a trial holds its slot until then). Inside a tokio
     ///   runtime the timer is tokio's, so the runtime must have its timers
     ///   enabled (`enable_time`; actix's, actix-web's and `#[tokio::main]`'s
     ///   have them): tokio has no way to ask, and panics, naming the fix,
@@ -275,7 +275,7 @@ impl Inner {
     /// Asks the actor for a HALF_OPEN trial permit.
     #[cold]
     pub(super) fn ask_for_trial(&self) -> Trial {
-        Trial::Asking(Box::pin(self.circuit.send(Acquire)))
+        Trial::Asking(Box::pin(self.circuit.send(AcquireGuarded)))
     }
 
     /// Counts how an admitted CLOSED call ended. An outcome that arrives

@@ -48,6 +48,27 @@ impl Handler<Acquire> for CircuitBreaker {
     }
 }
 
+/// A fast-path handle's HALF_OPEN trial asks for its permit: the call runs
+/// under the handle's own guard, which cuts it off at the deadline and
+/// reports, so the circuit never reclaims its slot (as for a
+/// `ProtectedCall`), and a new trial never overlaps a hung one however
+/// late the caller's runtime fires the guard.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Permit, CircuitBreakerOpenError>")]
+pub(crate) struct AcquireGuarded;
+
+impl Handler<AcquireGuarded> for CircuitBreaker {
+    type Result = Result<Permit, CircuitBreakerOpenError>;
+
+    fn handle(&mut self, _: AcquireGuarded, ctx: &mut Context<Self>) -> Self::Result {
+        let ticket = self.admit(ctx, true)?;
+        Ok(Permit {
+            circuit: ctx.address(),
+            ticket: Some(ticket),
+        })
+    }
+}
+
 /// The right to make one call through a circuit, and the duty to say how it
 /// went.
 ///
