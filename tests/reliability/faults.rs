@@ -812,10 +812,16 @@ fn check_lateness(what: &str, lateness: &Lateness, calls: u64) {
         .copied()
         .unwrap_or_default();
     // The issue's bound is 10 ms; the test allows scheduling noise on a
-    // loaded two-core machine (debug build, four busy threads).
+    // loaded two-core machine (debug build, four busy threads), plus what a
+    // plain timer on the same thread was late by: when the machine itself
+    // is starved (another build running beside the tests), no timer of the
+    // circuit's can be on time, and that is not the circuit's doing.
+    let starved = lateness.control.iter().max().copied().unwrap_or_default();
+    let bound = Duration::from_millis(100) + starved;
     assert!(
-        worst <= Duration::from_millis(100),
-        "{what}: an OPEN -> HALF_OPEN came {worst:?} late"
+        worst <= bound,
+        "{what}: an OPEN -> HALF_OPEN came {worst:?} late (bound {bound:?}: \
+         a plain timer on its thread was up to {starved:?} late)"
     );
 }
 
