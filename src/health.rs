@@ -80,9 +80,15 @@ pub struct CircuitHealth {
 
 impl CircuitHealth {
     /// Whether the workflow must not count on it being there: it is
-    /// critical and down, from the moment it opens until it closes again.
+    /// critical and down, from the moment it opens until it closes again,
+    /// or forced open by an operator. A DISABLED circuit lets every call
+    /// through, so it is not down.
     fn critical_and_down(&self) -> bool {
-        self.critical && self.state != CircuitState::Closed
+        self.critical
+            && matches!(
+                self.state,
+                CircuitState::Open | CircuitState::HalfOpen | CircuitState::ForcedOpen
+            )
     }
 }
 
@@ -106,9 +112,11 @@ pub fn circuit_score(state: CircuitState, failure_rate: Option<f64>) -> f64 {
         .clamp(0.0, 1.0);
     let closed = 1.0 - rate;
     match state {
-        CircuitState::Closed => closed,
+        // DISABLED is scored as CLOSED: every call goes through, as in
+        // CLOSED, and it keeps no window, so it has no rate to score (1).
+        CircuitState::Closed | CircuitState::Disabled => closed,
         CircuitState::HalfOpen => 0.5 * closed,
-        CircuitState::Open => 0.0,
+        CircuitState::Open | CircuitState::ForcedOpen => 0.0,
     }
 }
 

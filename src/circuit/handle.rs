@@ -317,10 +317,9 @@ impl Inner {
         let Some(run) = self.published.run_failure(word.generation()) else {
             return;
         };
-        let Some(reason) = self
-            .rules
-            .after_failure(run, || self.estimate_window(word.generation()))
-        else {
+        let Some(reason) = self.rules.after_failure(word.state(), run, || {
+            self.estimate_window(word.generation())
+        }) else {
             return;
         };
         // One caller wins the pending bit: from then on every call is

@@ -71,7 +71,7 @@ proptest! {
 /// Whether a transition follows an edge of the rules table in
 /// `docs/architecture.md`, for the reason the table gives.
 pub fn is_legal(t: &Transition) -> bool {
-    use CircuitState::{Closed, HalfOpen, Open};
+    use CircuitState::{Closed, Disabled, ForcedOpen, HalfOpen, Open};
     use TransitionReason as R;
     match (t.from, t.to) {
         (Closed, Open) => matches!(
@@ -85,6 +85,9 @@ pub fn is_legal(t: &Transition) -> bool {
         ),
         (HalfOpen, Open) => matches!(t.reason, R::TrialFailed { .. } | R::TrialSlotReclaimed),
         (Open, Closed) => t.reason == R::ManualReset,
+        (_, ForcedOpen) => t.reason == R::ForcedOpen,
+        (_, Disabled) => t.reason == R::Disabled,
+        (ForcedOpen | Disabled, Closed) => matches!(t.reason, R::Released | R::ManualReset),
         _ => false,
     }
 }
