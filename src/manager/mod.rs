@@ -39,7 +39,10 @@ use crate::circuit::{CircuitBreaker, StateChanged, Subscribe, events};
 use crate::config::{CircuitBreakerConfig, ConfigError};
 
 pub use call::Call;
-pub use control::{ResetAll, ResetCircuit, SubscribeAll};
+pub use control::{
+    DisableAll, DisableCircuit, ForceOpenAll, ForceOpenCircuit, ReleaseAll, ReleaseCircuit,
+    ResetAll, ResetCircuit, SubscribeAll,
+};
 pub use error::ManagerError;
 pub use get::{GetBreaker, GetCircuitHandle};
 pub use registry::{GetRegistry, Registry, RegistryCall};
