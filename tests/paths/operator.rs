@@ -259,6 +259,7 @@ async fn the_manager_steers_all_circuits_and_release_spares_the_others(path: Pat
 // subscribers as every transition is.
 #[actix::test]
 async fn each_operator_change_is_an_event_with_its_reason() {
+    use CircuitState::{Closed, Disabled, ForcedOpen};
     use actix::Actor;
     use vibezen_recovery::circuit::{CircuitBreaker, Subscribe};
 
@@ -279,7 +280,6 @@ async fn each_operator_change_is_an_event_with_its_reason() {
             .into_iter()
             .map(|event| (event.from, event.to, event.reason))
             .collect();
-        use CircuitState::{Closed, Disabled, ForcedOpen};
         assert_eq!(
             changes,
             [
