@@ -22,6 +22,8 @@ pub const CRITICAL_WEIGHT: f64 = 3.0;
 /// | CLOSED | `1 - failure_rate` (a rate below `min_calls` calls counts as 0) | weighs 1, or [`CRITICAL_WEIGHT`] if critical |
 /// | HALF_OPEN | half of that: only trial calls get through | likewise |
 /// | OPEN | 0 | likewise |
+/// | FORCED_OPEN (by an operator) | 0: no call gets through | likewise |
+/// | DISABLED (by an operator) | 1: every call gets through, and it keeps no window to say otherwise | likewise |
 /// | never called (`calls` = 0) | 1 (it is CLOSED) | left out |
 ///
 /// A circuit no call has reached since it was created (or recreated by its
@@ -37,8 +39,10 @@ pub const CRITICAL_WEIGHT: f64 = 3.0;
 /// [`should_continue`](Self::should_continue) is the rule behind
 /// `should_continue_workflow` and `HealthReport::should_continue`: false while
 /// any critical circuit is down, from the moment it opens until it closes
-/// again (OPEN or HALF_OPEN: a probe is not a recovery), or while the score
-/// is below the floor.
+/// again (OPEN or HALF_OPEN: a probe is not a recovery) or while an
+/// operator holds it FORCED_OPEN, or while the score is below the floor. A
+/// DISABLED critical circuit is not down: its calls all go through,
+/// unprotected.
 ///
 /// ```
 /// use vibezen_recovery::health::HealthSnapshot;
@@ -58,6 +62,10 @@ pub struct HealthSnapshot {
     pub open: Vec<String>,
     /// The names of the HALF_OPEN circuits, sorted.
     pub half_open: Vec<String>,
+    /// The names of the circuits an operator forced open, sorted.
+    pub forced_open: Vec<String>,
+    /// The names of the circuits an operator disabled, sorted.
+    pub disabled: Vec<String>,
 }
 
 /// One circuit's part in a [`HealthSnapshot`].
@@ -80,14 +88,24 @@ pub struct CircuitHealth {
 
 impl CircuitHealth {
     /// Whether the workflow must not count on it being there: it is
-    /// critical and down, from the moment it opens until it closes again.
+    /// critical and down, from the moment it opens until it closes again,
+    /// or forced open by an operator. A DISABLED circuit lets every call
+    /// through, so it is not down.
     fn critical_and_down(&self) -> bool {
-        self.critical && self.state != CircuitState::Closed
+        self.critical
+            && matches!(
+                self.state,
+                CircuitState::Open | CircuitState::HalfOpen | CircuitState::ForcedOpen
+            )
     }
 }
 
 /// A circuit's own score: `1 - failure_rate` when CLOSED (a missing rate
-/// counts as 0), half of that when HALF_OPEN, 0 when OPEN; always in [0, 1].
+/// counts as 0), half of that when HALF_OPEN, 0 when OPEN or FORCED_OPEN;
+/// always in [0, 1]. DISABLED scores as CLOSED: every call reaches the
+/// service, as in CLOSED, and with no window its rate is missing, so 1.
+/// (The operator vouched for the service by disabling its circuit; the
+/// report still says it is DISABLED.)
 ///
 /// ```
 /// use vibezen_recovery::health::circuit_score;
@@ -97,6 +115,8 @@ impl CircuitHealth {
 /// assert_eq!(circuit_score(CircuitState::Closed, Some(0.25)), 0.75);
 /// assert_eq!(circuit_score(CircuitState::HalfOpen, Some(0.5)), 0.25);
 /// assert_eq!(circuit_score(CircuitState::Open, None), 0.0);
+/// assert_eq!(circuit_score(CircuitState::ForcedOpen, None), 0.0);
+/// assert_eq!(circuit_score(CircuitState::Disabled, None), 1.0);
 /// ```
 pub fn circuit_score(state: CircuitState, failure_rate: Option<f64>) -> f64 {
     // A NaN rate cannot come from a circuit, but must not poison the mean.
@@ -106,9 +126,9 @@ pub fn circuit_score(state: CircuitState, failure_rate: Option<f64>) -> f64 {
         .clamp(0.0, 1.0);
     let closed = 1.0 - rate;
     match state {
-        CircuitState::Closed => closed,
+        CircuitState::Closed | CircuitState::Disabled => closed,
         CircuitState::HalfOpen => 0.5 * closed,
-        CircuitState::Open => 0.0,
+        CircuitState::Open | CircuitState::ForcedOpen => 0.0,
     }
 }
 
@@ -151,16 +171,20 @@ impl HealthSnapshot {
         };
         let open = named(CircuitState::Open);
         let half_open = named(CircuitState::HalfOpen);
+        let forced_open = named(CircuitState::ForcedOpen);
+        let disabled = named(CircuitState::Disabled);
         HealthSnapshot {
             health_score: system_score(&circuits),
             circuits,
             open,
             half_open,
+            forced_open,
+            disabled,
         }
     }
 
     /// The critical circuits that are down, from the moment they open until
-    /// they close again (OPEN or HALF_OPEN), sorted.
+    /// they close again (OPEN or HALF_OPEN), or forced open, sorted.
     ///
     /// ```
     /// use vibezen_recovery::health::HealthSnapshot;
@@ -176,7 +200,8 @@ impl HealthSnapshot {
     }
 
     /// Whether the workflow may go on (see [readiness](Self#readiness)):
-    /// no critical circuit is down (OPEN or HALF_OPEN) and the score is at
+    /// no critical circuit is down (OPEN, HALF_OPEN or FORCED_OPEN; a
+    /// DISABLED one lets every call through) and the score is at
     /// least `min_health_score`. A critical circuit that is probing its
     /// service counts as down until its trial calls close it, so a readiness
     /// check built on this does not turn ready for every probe of a service
@@ -204,9 +229,10 @@ impl HealthSnapshot {
             && self.health_score >= min_health_score
     }
 
-    /// Whether any critical circuit is OPEN. A critical circuit probing its
-    /// service (HALF_OPEN) is not counted here, though it is still down:
-    /// decide readiness with [`should_continue`](Self::should_continue).
+    /// Whether any critical circuit is OPEN or FORCED_OPEN (refusing every
+    /// call). A critical circuit probing its service (HALF_OPEN) is not
+    /// counted here, though it is still down: decide readiness with
+    /// [`should_continue`](Self::should_continue).
     ///
     /// ```
     /// use vibezen_recovery::health::HealthSnapshot;
@@ -214,9 +240,10 @@ impl HealthSnapshot {
     /// assert!(!HealthSnapshot::from_stats(&[]).any_critical_open());
     /// ```
     pub fn any_critical_open(&self) -> bool {
-        self.circuits
-            .iter()
-            .any(|circuit| circuit.critical && circuit.state == CircuitState::Open)
+        self.circuits.iter().any(|circuit| {
+            circuit.critical
+                && matches!(circuit.state, CircuitState::Open | CircuitState::ForcedOpen)
+        })
     }
 }
 

@@ -20,11 +20,15 @@
 //! assert_eq!(rules.admission(open), Admission::Refuse(Refusal::Open));
 //!
 //! let no_rate = || WindowCounts { calls: 3, failures: 3 }; // below min_calls (10)
-//! assert_eq!(rules.after_failure(2, no_rate), None);
+//! assert_eq!(rules.after_failure(CircuitState::Closed, 2, no_rate), None);
 //! assert_eq!(
-//!     rules.after_failure(3, no_rate),
+//!     rules.after_failure(CircuitState::Closed, 3, no_rate),
 //!     Some(TransitionReason::ConsecutiveFailures { count: 3 })
 //! );
+//! // A DISABLED circuit admits everything and nothing trips it.
+//! let disabled = Status { state: CircuitState::Disabled, ..open };
+//! assert_eq!(rules.admission(disabled), Admission::Admit);
+//! assert_eq!(rules.after_failure(CircuitState::Disabled, 3, no_rate), None);
 //! ```
 
 use std::time::{Duration, Instant};
@@ -68,7 +72,7 @@ pub struct Status {
 /// Whether a call may go ahead, and as what.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
-    /// An ordinary call, in CLOSED.
+    /// An ordinary call, in CLOSED or DISABLED.
     Admit,
     /// A HALF_OPEN trial: it takes one of the trial slots.
     Trial,
@@ -86,6 +90,9 @@ pub enum Refusal {
     TripPending,
     /// HALF_OPEN with every trial slot taken; one may free up at any moment.
     TrialsTaken,
+    /// An operator forced the circuit open; only an operator's release (or
+    /// a reset) lets calls through again.
+    ForcedOpen,
 }
 
 impl Refusal {
@@ -94,6 +101,7 @@ impl Refusal {
         match self {
             Refusal::Open | Refusal::TripPending => CircuitState::Open,
             Refusal::TrialsTaken => CircuitState::HalfOpen,
+            Refusal::ForcedOpen => CircuitState::ForcedOpen,
         }
     }
 
@@ -120,11 +128,17 @@ impl Rules {
     }
 
     /// May a call go ahead? CLOSED admits unless a trip is pending; OPEN
-    /// refuses; HALF_OPEN admits a trial while a slot is free.
+    /// refuses; HALF_OPEN admits a trial while a slot is free. The
+    /// operator's states: FORCED_OPEN refuses everything, DISABLED admits
+    /// everything. No trip is ever pending in DISABLED (nothing trips it);
+    /// the pending test comes first all the same, so that one mask on the
+    /// published word decides admission for CLOSED and DISABLED alike.
     #[inline]
     pub fn admission(&self, status: Status) -> Admission {
         match status.state {
+            CircuitState::ForcedOpen => Admission::Refuse(Refusal::ForcedOpen),
             _ if status.trip_pending => Admission::Refuse(Refusal::TripPending),
+            CircuitState::Disabled => Admission::Admit,
             CircuitState::Closed => Admission::Admit,
             CircuitState::HalfOpen if status.trial_slot_free => Admission::Trial,
             CircuitState::HalfOpen => Admission::Refuse(Refusal::TrialsTaken),
@@ -181,15 +195,22 @@ impl Rules {
         }
     }
 
-    /// CLOSED, after a failure that made the run `consecutive` long: does
-    /// the circuit open? The consecutive rule first; the window (read only
-    /// if needed, as it is dear on the fast path) for the rate rule.
+    /// After a failure in `state` that made the run `consecutive` long:
+    /// does the circuit open? Only a CLOSED circuit can: a DISABLED one
+    /// counts its failures but never trips (that is what disabling means),
+    /// and no other state has a run. The consecutive rule first; the
+    /// window (read only if needed, as it is dear on the fast path) for the
+    /// rate rule.
     #[inline]
     pub fn after_failure(
         &self,
+        state: CircuitState,
         consecutive: u32,
         window: impl FnOnce() -> WindowCounts,
     ) -> Option<TransitionReason> {
+        if state != CircuitState::Closed {
+            return None;
+        }
         if consecutive >= self.failure_threshold {
             return Some(TransitionReason::ConsecutiveFailures { count: consecutive });
         }

@@ -301,7 +301,9 @@ impl StateMachine {
             return;
         }
         match self.state {
-            CircuitState::Open => {}
+            // Nothing moves OPEN but its timer, and nothing moves the
+            // operator's states but the operator: the totals have it.
+            CircuitState::Open | CircuitState::ForcedOpen | CircuitState::Disabled => {}
             CircuitState::Closed => {
                 let failed = outcome.is_failure();
                 self.consecutive_failures = run.unwrap_or(if failed {
@@ -313,7 +315,7 @@ impl StateMachine {
                 let window = self.window.counts(now);
                 let trip = if failed {
                     self.rules
-                        .after_failure(self.consecutive_failures, || window)
+                        .after_failure(self.state, self.consecutive_failures, || window)
                 } else {
                     self.rules.rate_trips(window)
                 };
@@ -360,11 +362,52 @@ impl StateMachine {
     }
 
     /// Back to CLOSED with an empty window and counters, in a new generation,
-    /// whatever the state was. Calls still in flight are counted when they
+    /// whatever the state was, the operator's states included. Calls still in flight are counted when they
     /// end but no longer drive the state.
     pub fn reset(&mut self, now: Instant) {
         self.poll(now);
         self.enter(CircuitState::Closed, TransitionReason::ManualReset, now);
+    }
+
+    /// An operator forces the circuit open, from any state: every call is
+    /// refused ([`Refusal::ForcedOpen`]) until [`release`](Self::release)
+    /// or [`reset`](Self::reset). No timer runs and no outcome moves it; calls
+    /// and trials in flight finish and are counted in the totals, in an
+    /// older generation, so they drive nothing. Forcing open a circuit that
+    /// is already FORCED_OPEN changes nothing.
+    pub fn force_open(&mut self, now: Instant) {
+        self.poll(now);
+        if self.state != CircuitState::ForcedOpen {
+            self.enter(CircuitState::ForcedOpen, TransitionReason::ForcedOpen, now);
+        }
+    }
+
+    /// An operator disables the circuit, from any state: every call is
+    /// admitted (no trials) and counted in the totals, and nothing trips it:
+    /// no window, no timer, no reset for inactivity. A call's
+    /// `call_timeout` still applies, so a hung call is still cut off and
+    /// counted as a timeout. Calls in flight finish in an older generation
+    /// and drive nothing. Disabling a DISABLED circuit changes nothing.
+    pub fn disable(&mut self, now: Instant) {
+        self.poll(now);
+        if self.state != CircuitState::Disabled {
+            self.enter(CircuitState::Disabled, TransitionReason::Disabled, now);
+        }
+    }
+
+    /// An operator releases a FORCED_OPEN or DISABLED circuit: back to
+    /// CLOSED in a new generation, with an empty window. A circuit in any
+    /// other state is not the operator's to release, and is left as it is
+    /// (so that a late or repeated release cannot reset a circuit that
+    /// has opened on its own since); [`reset`](Self::reset) is for that.
+    pub fn release(&mut self, now: Instant) {
+        self.poll(now);
+        if matches!(
+            self.state,
+            CircuitState::ForcedOpen | CircuitState::Disabled
+        ) {
+            self.enter(CircuitState::Closed, TransitionReason::Released, now);
+        }
     }
 
     /// Opens the circuit for a threshold that was seen crossed elsewhere
@@ -441,7 +484,8 @@ impl StateMachine {
     /// slower than `reset_timeout` does not lose its failure to a reset.
     fn inactivity_deadline(&self, now: Instant) -> Option<Instant> {
         let has_something_to_reset = match self.state {
-            CircuitState::Open => false,
+            // OPEN has its own timer; the operator's states only end by hand.
+            CircuitState::Open | CircuitState::ForcedOpen | CircuitState::Disabled => false,
             CircuitState::HalfOpen => true,
             CircuitState::Closed => self.consecutive_failures > 0 || !self.window.is_empty(now),
         };

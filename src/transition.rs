@@ -46,6 +46,12 @@ pub enum TransitionReason {
     Inactivity,
     /// Any state -> CLOSED: someone asked for a reset.
     ManualReset,
+    /// Any state -> FORCED_OPEN: an operator isolated the circuit.
+    ForcedOpen,
+    /// Any state -> DISABLED: an operator took the circuit out of the way.
+    Disabled,
+    /// FORCED_OPEN or DISABLED -> CLOSED: an operator released it.
+    Released,
 }
 
 impl fmt::Display for TransitionReason {
@@ -71,6 +77,9 @@ impl fmt::Display for TransitionReason {
             }
             TransitionReason::Inactivity => f.write_str("full reset after inactivity"),
             TransitionReason::ManualReset => f.write_str("manual reset"),
+            TransitionReason::ForcedOpen => f.write_str("forced open by an operator"),
+            TransitionReason::Disabled => f.write_str("disabled by an operator"),
+            TransitionReason::Released => f.write_str("released by an operator"),
         }
     }
 }

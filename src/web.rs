@@ -20,7 +20,7 @@
 //!
 //! | error | status | `error` | `circuit` | why |
 //! | --- | --- | --- | --- | --- |
-//! | [`CallError`] that [`is_rejected`](CallError::is_rejected) (OPEN, or HALF_OPEN with every trial slot taken) | 503 | `rejected` | the circuit | The service cannot answer for now because a dependency is down, which is what 503 means. `Retry-After` is the time until a trial may go through, in whole seconds rounded up (rounded down, it would send the client back while the circuit is still OPEN); absent when the circuit cannot say, as when a trial slot may free up at any moment. |
+//! | [`CallError`] that [`is_rejected`](CallError::is_rejected) (OPEN, HALF_OPEN with every trial slot taken, or FORCED_OPEN by an operator) | 503 | `rejected` | the circuit | The service cannot answer for now because a dependency is down, which is what 503 means. `Retry-After` is the time until a trial may go through, in whole seconds rounded up (rounded down, it would send the client back while the circuit is still OPEN); absent when the circuit cannot say, as when a trial slot may free up at any moment or an operator forced it open. |
 //! | [`CallError::Timeout`] | 504 | `timeout` | `null` | The upstream did not answer within `call_timeout`: a gateway timeout. |
 //! | [`CallError::Failed`] | 502 | `upstream_failed` | `null` | The upstream answered, with an error: a bad gateway. |
 //! | [`CallError::Panicked`] | 500 | `panicked` | `null` | Not 502: the protected future is the service's own code, so a panic in it is a bug of the service (an `unwrap` on the upstream's reply, say), not an answer of the upstream. 502 would point whoever reads the logs at the upstream's owners, and invite retries of what is likely to fail the same way again. |

@@ -17,7 +17,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::web::{self, Data};
 use actix_web::{App, HttpResponse, test};
 use serde_json::{Value, json};
-use vibezen_recovery::circuit::{CircuitBreaker, CircuitBreakerExt, Stop};
+use vibezen_recovery::circuit::{CircuitBreaker, CircuitBreakerExt, ForceOpen, Stop};
 use vibezen_recovery::config::CircuitBreakerConfig;
 use vibezen_recovery::manager::{
     CircuitBreakerManager, GetBreaker, GetCircuitHandle, GetRegistry, ManagerError, Registry,
@@ -270,6 +270,37 @@ async fn a_rejection_with_no_retry_time_answers_503_without_retry_after() {
                 "error": "rejected",
                 "circuit": "search",
                 "message": "circuit `search` is HALF_OPEN and every trial slot is taken; retry shortly",
+                "retry_after_secs": null,
+            })
+        );
+    })
+    .await;
+}
+
+/// Issue 9: a circuit an operator forced open is a 503 with no
+/// `Retry-After` (only the operator knows when it is released), and a
+/// message that says who to ask.
+#[actix::test]
+async fn a_forced_open_circuit_answers_503_without_retry_after() {
+    tokio::time::pause();
+    within(async {
+        let breaker = start(CircuitBreakerConfig::default());
+        breaker.send(ForceOpen).await.unwrap();
+        let app = test::init_service(
+            App::new()
+                .app_data(Data::new(breaker))
+                .configure(circuit_routes),
+        )
+        .await;
+        let refused = get(&app, "/fails").await;
+        assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.retry_after, None);
+        assert_eq!(
+            refused.body,
+            json!({
+                "error": "rejected",
+                "circuit": "search",
+                "message": "circuit `search` was forced open by an operator; calls are rejected until it is released",
                 "retry_after_secs": null,
             })
         );

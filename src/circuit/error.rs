@@ -12,8 +12,9 @@ use crate::manager::UnknownCircuit;
 use crate::rules::Refusal;
 use crate::state::CircuitState;
 
-/// A call refused because the circuit is OPEN, or HALF_OPEN with every trial
-/// slot taken. The protected future was never polled.
+/// A call refused because the circuit is OPEN, HALF_OPEN with every trial
+/// slot taken, or FORCED_OPEN by an operator. The protected future was
+/// never polled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CircuitBreakerOpenError {
     circuit: &'static String,
@@ -70,7 +71,8 @@ impl CircuitBreakerOpenError {
 
     /// When the circuit will let a trial call through (the end of its OPEN
     /// timeout); `None` when it is HALF_OPEN with every trial slot taken,
-    /// where a slot may free up at any moment, or when it is only opening.
+    /// where a slot may free up at any moment, when it is only opening, or
+    /// when an operator forced it open (no one knows when it is released).
     pub fn retry_at(&self) -> Option<Instant> {
         self.retry
             .map(|(base, nanos)| base + Duration::from_nanos(nanos))
@@ -90,6 +92,11 @@ impl fmt::Display for CircuitBreakerOpenError {
             (Refusal::TrialsTaken, _) => write!(
                 f,
                 "circuit `{circuit}` is HALF_OPEN and every trial slot is taken; retry shortly"
+            ),
+            (Refusal::ForcedOpen, _) => write!(
+                f,
+                "circuit `{circuit}` was forced open by an operator; \
+                 calls are rejected until it is released"
             ),
             (refusal, Some(wait)) => write!(
                 f,

@@ -89,6 +89,11 @@ impl Handler<Wake> for CircuitBreaker {
 ///   message, no allocation and no clock read.
 /// - HALF_OPEN: a trial permit from the actor, so `half_open_max_calls`
 ///   stays exact.
+/// - FORCED_OPEN (by an operator): rejected from the published word, as
+///   OPEN is, with [`Refusal::ForcedOpen`](crate::rules::Refusal::ForcedOpen).
+/// - DISABLED (by an operator): admitted from the word by the same test as
+///   CLOSED and counted the same way; the rulebook never lets a failure
+///   trip it, so no call sends a message.
 ///
 /// ```
 /// use actix::Actor;
@@ -312,15 +317,15 @@ impl Inner {
     }
 
     /// A failure in the generation of `word`: does the rulebook trip it?
+    /// (Never in DISABLED, whose word is admitted like CLOSED's.)
     #[cold]
     fn failed(&self, word: Word) {
         let Some(run) = self.published.run_failure(word.generation()) else {
             return;
         };
-        let Some(reason) = self
-            .rules
-            .after_failure(run, || self.estimate_window(word.generation()))
-        else {
+        let Some(reason) = self.rules.after_failure(word.state(), run, || {
+            self.estimate_window(word.generation())
+        }) else {
             return;
         };
         // One caller wins the pending bit: from then on every call is

@@ -3,7 +3,8 @@
 //!
 //! This module holds the actor, [`CircuitBreaker`]; the messages it answers
 //! ([`ProtectedCall`], [`Acquire`], [`GetHandle`], [`Reset`], [`Stop`],
-//! [`Stats`], [`Subscribe`], [`Unsubscribe`]) and what they answer with
+//! [`Stats`], [`Subscribe`], [`Unsubscribe`], and an operator's
+//! [`ForceOpen`], [`Disable`] and [`Release`]) and what they answer with
 //! ([`Permit`], [`CircuitHandle`] and its [`HandleCall`], [`CircuitStats`],
 //! [`StateChanged`] events); [`StateChanges`], events read from a channel,
 //! and [`SubscribeError`]; [`CircuitBreakerExt`]; and the errors a call
@@ -18,6 +19,7 @@
 
 mod call;
 mod call_state;
+mod control;
 mod error;
 pub(crate) mod events;
 mod ext;
@@ -41,6 +43,7 @@ use crate::outcome::Outcome;
 use crate::state_machine::{StateMachine, Ticket};
 
 pub use call::ProtectedCall;
+pub use control::{Disable, ForceOpen, Release};
 pub use error::{CallError, CircuitBreakerOpenError};
 pub use events::{MAX_SUBSCRIBER_BACKLOG, StateChanged, Subscribe, Unsubscribe};
 pub use ext::CircuitBreakerExt;

@@ -188,7 +188,11 @@ impl FastPath {
     }
 
     /// When the next fold is due: while CLOSED and awake, so that the rate
-    /// rule (and a time window's buckets) see what callers counted.
+    /// rule (and a time window's buckets) see what callers counted. Other
+    /// states have no rule that callers' counts feed (DISABLED keeps no
+    /// window, and its "no timer runs" includes this one): what callers
+    /// counted is folded in when the next message comes, so the totals a
+    /// [`Stats`](crate::circuit::Stats) reads are exact all the same.
     pub(crate) fn next_fold(&self, machine: &StateMachine) -> Option<Instant> {
         (machine.state() == CircuitState::Closed && !self.dormant)
             .then(|| self.last_fold + self.fold_interval)
@@ -310,6 +314,50 @@ mod tests {
         fast.slots().add(Count::Admitted);
         assert!(fast.fold(&mut machine, t0 + interval));
         assert_eq!(machine.totals().calls, 1);
+    }
+
+    /// Issue 9: DISABLED is published so that callers admit from the word
+    /// with the CLOSED mask; what they count lands in the totals, never in a
+    /// window, and the rulebook lets no failure propose a trip.
+    #[test]
+    fn a_disabled_circuit_admits_from_the_word_and_counts_without_a_window() {
+        let t0 = Instant::now();
+        let mut machine = StateMachine::new(CircuitBreakerConfig::default(), t0).unwrap();
+        let mut fast = FastPath::new(&machine, t0);
+        machine.disable(t0);
+        fast.publish(&mut machine, t0);
+        let word = fast.published().word();
+        assert!(word.admits());
+        assert_eq!(word.state(), CircuitState::Disabled);
+        assert_eq!(fast.next_fold(&machine), None, "no timer runs");
+        for _ in 0..10 {
+            fast.slots().add(Count::Admitted);
+            fast.slots().add(Count::Fresh(Outcome::Failure));
+        }
+        assert_eq!(fast.published().run_failure(word.generation()), None);
+        fast.sync(&mut machine, t0);
+        assert_eq!(machine.totals()[Outcome::Failure], 10);
+        assert_eq!(machine.window_counts(t0), (0, 0));
+        assert_eq!(machine.state(), CircuitState::Disabled);
+        assert!(!fast.published().word().is_dormant(), "only CLOSED sleeps");
+    }
+
+    /// FORCED_OPEN is refused from the word, by the rulebook, with its own
+    /// refusal.
+    #[test]
+    fn a_forced_open_word_refuses_by_the_rulebook() {
+        let t0 = Instant::now();
+        let mut machine = StateMachine::new(CircuitBreakerConfig::default(), t0).unwrap();
+        let mut fast = FastPath::new(&machine, t0);
+        machine.force_open(t0);
+        fast.publish(&mut machine, t0);
+        let word = fast.published().word();
+        assert!(!word.admits());
+        assert_eq!(
+            machine.rules().admission(word.status()),
+            crate::rules::Admission::Refuse(crate::rules::Refusal::ForcedOpen)
+        );
+        assert_eq!(fast.published().open_until_nanos(), 0, "no retry time");
     }
 
     /// A caller's trip is not lost to the dormant mark coming or going

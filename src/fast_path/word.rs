@@ -4,7 +4,10 @@
 use crate::rules::Status;
 use crate::state::CircuitState;
 
+/// CLOSED 0, OPEN 1, HALF_OPEN 2, FORCED_OPEN 3; DISABLED is 0 with the
+/// [`DISABLED`] bit, so that the admit mask needs no change.
 const STATE_MASK: u64 = 0b11;
+const FORCED_OPEN: u64 = 0b11;
 /// A caller crossed a threshold; the transition to OPEN is on its way.
 const PENDING: u64 = 0b100;
 /// The circuit actor is gone.
@@ -14,7 +17,11 @@ const TRIALS_TAKEN: u64 = 0b1_0000;
 /// CLOSED, and the circuit folds no more until a caller counts something:
 /// the first caller to see this clears it and wakes the circuit.
 pub(super) const DORMANT: u64 = 0b10_0000;
-const GENERATION_SHIFT: u32 = 6;
+/// DISABLED by an operator: admitted by the same one-mask test as CLOSED
+/// (the bit is outside the mask), counted like CLOSED calls; the rulebook
+/// never lets its failures trip it. Only with state bits 0.
+const DISABLED: u64 = 0b100_0000;
+const GENERATION_SHIFT: u32 = 7;
 
 /// A decoded state word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +35,8 @@ impl Word {
             CircuitState::Closed => 0,
             CircuitState::Open => 1,
             CircuitState::HalfOpen => 2,
+            CircuitState::ForcedOpen => FORCED_OPEN,
+            CircuitState::Disabled => DISABLED,
         };
         let taken = if status.state == CircuitState::HalfOpen && !status.trial_slot_free {
             TRIALS_TAKEN
@@ -50,9 +59,11 @@ impl Word {
     #[inline]
     pub(crate) fn state(self) -> CircuitState {
         match self.0 & STATE_MASK {
+            0 if self.0 & DISABLED != 0 => CircuitState::Disabled,
             0 => CircuitState::Closed,
             1 => CircuitState::Open,
-            _ => CircuitState::HalfOpen,
+            2 => CircuitState::HalfOpen,
+            _ => CircuitState::ForcedOpen,
         }
     }
 
@@ -62,8 +73,8 @@ impl Word {
     }
 
     /// The one-mask test for [`Admission::Admit`](crate::rules::Admission::Admit)
-    /// on a live circuit: CLOSED with no trip pending. A test proves it
-    /// agrees with the rulebook for every word.
+    /// on a live circuit: CLOSED with no trip pending, or DISABLED. A test
+    /// proves it agrees with the rulebook for every word.
     #[inline]
     pub(crate) fn admits(self) -> bool {
         self.0 & (STATE_MASK | PENDING | STOPPED) == 0
@@ -111,8 +122,8 @@ mod tests {
         for bits in 0..(1u64 << GENERATION_SHIFT) {
             for generation in [0, 1, 7, 1 << 40] {
                 let word = Word(bits | (generation << GENERATION_SHIFT));
-                if word.0 & STATE_MASK == STATE_MASK {
-                    continue; // no state is encoded as 3
+                if word.0 & DISABLED != 0 && word.0 & STATE_MASK != 0 {
+                    continue; // DISABLED is only encoded with state bits 0
                 }
                 let by_rules = rules.admission(word.status()) == Admission::Admit;
                 assert_eq!(
@@ -131,6 +142,8 @@ mod tests {
             CircuitState::Closed,
             CircuitState::Open,
             CircuitState::HalfOpen,
+            CircuitState::ForcedOpen,
+            CircuitState::Disabled,
         ] {
             for trial_slot_free in [true, false] {
                 let status = Status {

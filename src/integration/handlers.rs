@@ -65,9 +65,12 @@ pub(crate) enum HandlerKind {
 
 impl HandlerKind {
     /// The handlers a transition calls for, if any: degradation when a
-    /// serving circuit stops serving, recovery when it serves again.
+    /// serving circuit stops serving, recovery when it serves again. A
+    /// DISABLED circuit serves (every call goes through), so disabling or
+    /// releasing a CLOSED circuit calls neither; forcing one open is a
+    /// degradation, and its release a recovery.
     fn of(event: &StateChanged) -> Option<HandlerKind> {
-        let serving = |state| state == CircuitState::Closed;
+        let serving = |state| matches!(state, CircuitState::Closed | CircuitState::Disabled);
         match (serving(event.from), serving(event.to)) {
             (true, false) => Some(HandlerKind::Degradation),
             (false, true) => Some(HandlerKind::Recovery),

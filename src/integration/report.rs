@@ -46,12 +46,14 @@ pub struct HealthReport {
     /// Whether the workflow may go on: what `should_continue_workflow`
     /// answers ([`HealthSnapshot::should_continue`] with
     /// `WorkflowConfig::min_health_score`), read from `health` itself so the
-    /// two never disagree. False while a critical circuit is OPEN or
-    /// HALF_OPEN, or the score is below the floor; serve readiness from it.
+    /// two never disagree. False while a critical circuit is OPEN,
+    /// HALF_OPEN or FORCED_OPEN, or the score is below the floor; serve
+    /// readiness from it.
     pub should_continue: bool,
     /// The health of the system and of each circuit.
     pub health: HealthSnapshot,
-    /// The critical circuits that are down (OPEN or HALF_OPEN), sorted.
+    /// The critical circuits that are down (OPEN, HALF_OPEN or
+    /// FORCED_OPEN), sorted.
     pub critical_services: Vec<String>,
     /// What to look at, each naming the circuit and the setting, most
     /// urgent kinds first.
@@ -87,6 +89,10 @@ impl HealthReport {
 /// Recommendations read from statistics, as of `now`. Each names the
 /// circuit and the setting to look at:
 ///
+/// - held by an operator: FORCED_OPEN (every call rejected) or DISABLED
+///   (calls unprotected) since when, and that only an operator's
+///   `ReleaseCircuit` ends it. Such a circuit gets no other finding: its
+///   thresholds did not decide what it did;
 /// - stuck open: [`STUCK_OPEN_TRIALS`] trial calls in a row failed since it
 ///   opened (check the service, reset, or `timeout`);
 /// - flapping: it opened [`FLAPPING_OPENINGS`] times within
@@ -100,7 +106,9 @@ impl HealthReport {
 ///   failed, or a circuit still OPEN or HALF_OPEN, is a true alarm and never
 ///   counts;
 /// - thresholds too loose: it never opened though at least half of its calls
-///   failed (`failure_threshold`, `failure_rate_threshold`);
+///   failed (`failure_threshold`, `failure_rate_threshold`), and no operator
+///   ever disabled or forced it (its failures may have been counted while
+///   no threshold applied);
 /// - many calls cut off by `call_timeout`: at least 5, and at least half of
 ///   its failures.
 ///
@@ -117,7 +125,8 @@ impl HealthReport {
 pub fn recommend(stats: &[CircuitStats], now: DateTime<Utc>) -> Vec<String> {
     let mut sorted: Vec<&CircuitStats> = stats.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
-    let rules: [Rule; 6] = [
+    let rules: [Rule; 7] = [
+        held_by_operator,
         stuck_open,
         flapping,
         near_threshold,
@@ -170,8 +179,30 @@ fn openings(stats: &CircuitStats) -> impl Iterator<Item = &crate::circuit::State
         .filter(|change| change.from == CircuitState::Closed && change.to == CircuitState::Open)
 }
 
+/// Whether an operator holds the circuit now: its own rules are off.
+fn is_held(stats: &CircuitStats) -> bool {
+    matches!(
+        stats.state,
+        CircuitState::ForcedOpen | CircuitState::Disabled
+    )
+}
+
+fn held_by_operator(stats: &CircuitStats, _: DateTime<Utc>) -> Option<String> {
+    let since = stats.last_state_change_at.format("%H:%M:%S UTC");
+    let name = &stats.name;
+    match stats.state {
+        CircuitState::ForcedOpen => Some(format!(
+            "circuit `{name}` is FORCED_OPEN by an operator since {since}: every call to it is              rejected; release it with ReleaseCircuit when the service is back"
+        )),
+        CircuitState::Disabled => Some(format!(
+            "circuit `{name}` is DISABLED by an operator since {since}: its calls reach the              service unprotected and nothing trips it; release it with ReleaseCircuit to protect              them again"
+        )),
+        _ => None,
+    }
+}
+
 fn stuck_open(stats: &CircuitStats, _: DateTime<Utc>) -> Option<String> {
-    if stats.state == CircuitState::Closed {
+    if !matches!(stats.state, CircuitState::Open | CircuitState::HalfOpen) {
         return None;
     }
     // Failed trials since the circuit last left CLOSED.
@@ -296,11 +327,13 @@ fn too_tight(stats: &CircuitStats, _: DateTime<Utc>) -> Option<String> {
 
 fn too_loose(stats: &CircuitStats, _: DateTime<Utc>) -> Option<String> {
     let (completed, failed) = (completed(stats), failed(stats));
-    let ever_opened = stats
-        .state_changes
-        .iter()
-        .any(|change| change.to == CircuitState::Open);
-    if ever_opened || completed < MIN_CALLS_FOR_ADVICE || failed * 2 < completed {
+    let ever_opened_or_held = stats.state_changes.iter().any(|change| {
+        matches!(
+            change.to,
+            CircuitState::Open | CircuitState::ForcedOpen | CircuitState::Disabled
+        )
+    });
+    if ever_opened_or_held || completed < MIN_CALLS_FOR_ADVICE || failed * 2 < completed {
         return None;
     }
     Some(format!(
@@ -313,6 +346,9 @@ fn too_loose(stats: &CircuitStats, _: DateTime<Utc>) -> Option<String> {
 }
 
 fn cut_off(stats: &CircuitStats, _: DateTime<Utc>) -> Option<String> {
+    if is_held(stats) {
+        return None;
+    }
     let timeouts = stats.totals[Outcome::Timeout];
     let limit = stats.config.call_timeout?;
     let failed = failed(stats);

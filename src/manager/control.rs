@@ -1,10 +1,14 @@
-//! Resets and subscriptions across circuits.
+//! Resets, an operator's controls and subscriptions, by name and across
+//! circuits.
 
 use actix::{Context, Handler, Message, Recipient, ResponseFuture};
 use futures_util::future::join_all;
 
 use super::{CircuitBreakerManager, ManagerError};
-use crate::circuit::{Reset, StateChanged, StateChanges, Subscribe, SubscribeError};
+use crate::circuit::{
+    CircuitBreaker, Disable, ForceOpen, Release, Reset, StateChanged, StateChanges, Subscribe,
+    SubscribeError,
+};
 
 /// Resets the named circuit to CLOSED (VIBEZEN's `breaker.reset()`, by
 /// name). The reply comes once the circuit has reset. A name the manager
@@ -33,16 +37,7 @@ impl Handler<ResetCircuit> for CircuitBreakerManager {
     type Result = ResponseFuture<Result<(), ManagerError>>;
 
     fn handle(&mut self, ResetCircuit(name): ResetCircuit, _: &mut Context<Self>) -> Self::Result {
-        let Some(circuit) = self.live(&name) else {
-            let unknown = self.unknown(name);
-            return Box::pin(async move { Err(ManagerError::UnknownCircuit(unknown)) });
-        };
-        let reset = circuit.send(Reset);
-        Box::pin(async move {
-            reset
-                .await
-                .map_err(|_| ManagerError::CircuitUnavailable(name))
-        })
+        self.send_to_named(name, Reset)
     }
 }
 
@@ -69,21 +64,256 @@ impl Handler<ResetAll> for CircuitBreakerManager {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: ResetAll, _: &mut Context<Self>) -> Self::Result {
-        let resets: Vec<_> = self
+        // A circuit that stopped meanwhile is reset in effect: it is
+        // recreated CLOSED.
+        self.send_to_all(Reset, "ResetAll")
+    }
+}
+
+/// Forces the named circuit open ([`ForceOpen`], by name): every call to it
+/// is refused, on every path, until a [`ReleaseCircuit`] (or a reset). The
+/// reply comes once the circuit is FORCED_OPEN. A name the manager does not
+/// know is [`ManagerError::UnknownCircuit`].
+///
+/// ```
+/// use actix::Actor;
+/// use vibezen_recovery::manager::{ForceOpenCircuit, ReleaseCircuit};
+/// use vibezen_recovery::prelude::*;
+///
+/// # #[actix::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = CircuitBreakerManager::default().start();
+/// manager.send(GetBreaker::new("payments")).await??;
+/// manager.send(ForceOpenCircuit("payments".into())).await??;
+/// let refused = manager.send(Call::new("payments", async { Ok::<_, String>(()) })).await?;
+/// assert!(matches!(refused, Err(CallError::Open(open)) if open.state() == CircuitState::ForcedOpen));
+/// manager.send(ReleaseCircuit("payments".into())).await??;
+/// let err = manager.send(ForceOpenCircuit("paymnets".into())).await?.unwrap_err();
+/// assert!(matches!(err, ManagerError::UnknownCircuit(u) if u.nearest() == Some("payments")));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(), ManagerError>")]
+pub struct ForceOpenCircuit(pub String);
+
+impl Handler<ForceOpenCircuit> for CircuitBreakerManager {
+    type Result = ResponseFuture<Result<(), ManagerError>>;
+
+    fn handle(
+        &mut self,
+        ForceOpenCircuit(name): ForceOpenCircuit,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        self.send_to_named(name, ForceOpen)
+    }
+}
+
+/// Disables the named circuit ([`Disable`], by name): every call to it is
+/// admitted and counted, and nothing trips it, until a [`ReleaseCircuit`]
+/// (or a reset). A name the manager does not know is
+/// [`ManagerError::UnknownCircuit`].
+///
+/// ```
+/// use actix::Actor;
+/// use vibezen_recovery::manager::DisableCircuit;
+/// use vibezen_recovery::prelude::*;
+///
+/// # #[actix::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = CircuitBreakerManager::default().start();
+/// let search = manager.send(GetBreaker::new("search")).await??;
+/// manager.send(DisableCircuit("search".into())).await??;
+/// assert_eq!(search.send(Stats).await?.state, CircuitState::Disabled);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(), ManagerError>")]
+pub struct DisableCircuit(pub String);
+
+impl Handler<DisableCircuit> for CircuitBreakerManager {
+    type Result = ResponseFuture<Result<(), ManagerError>>;
+
+    fn handle(
+        &mut self,
+        DisableCircuit(name): DisableCircuit,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        self.send_to_named(name, Disable)
+    }
+}
+
+/// Releases the named circuit ([`Release`], by name): a FORCED_OPEN or
+/// DISABLED circuit is CLOSED again, in a new generation; one in any other
+/// state is left as it is. A name the manager does not know is
+/// [`ManagerError::UnknownCircuit`].
+///
+/// ```
+/// use actix::Actor;
+/// use vibezen_recovery::manager::{DisableCircuit, ReleaseCircuit};
+/// use vibezen_recovery::prelude::*;
+///
+/// # #[actix::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = CircuitBreakerManager::default().start();
+/// let cache = manager.send(GetBreaker::new("cache")).await??;
+/// manager.send(DisableCircuit("cache".into())).await??;
+/// manager.send(ReleaseCircuit("cache".into())).await??;
+/// assert_eq!(cache.send(Stats).await?.state, CircuitState::Closed);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(), ManagerError>")]
+pub struct ReleaseCircuit(pub String);
+
+impl Handler<ReleaseCircuit> for CircuitBreakerManager {
+    type Result = ResponseFuture<Result<(), ManagerError>>;
+
+    fn handle(
+        &mut self,
+        ReleaseCircuit(name): ReleaseCircuit,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        self.send_to_named(name, Release)
+    }
+}
+
+/// Forces every circuit open; the reply comes once all are FORCED_OPEN.
+/// Circuits created later start CLOSED.
+///
+/// ```
+/// use actix::Actor;
+/// use vibezen_recovery::manager::{ForceOpenAll, ReleaseAll};
+/// use vibezen_recovery::prelude::*;
+///
+/// # #[actix::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = CircuitBreakerManager::default().start();
+/// let cache = manager.send(GetBreaker::new("cache")).await??;
+/// manager.send(ForceOpenAll).await?;
+/// assert_eq!(cache.send(Stats).await?.state, CircuitState::ForcedOpen);
+/// manager.send(ReleaseAll).await?;
+/// assert_eq!(cache.send(Stats).await?.state, CircuitState::Closed);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct ForceOpenAll;
+
+impl Handler<ForceOpenAll> for CircuitBreakerManager {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: ForceOpenAll, _: &mut Context<Self>) -> Self::Result {
+        self.send_to_all(ForceOpen, "ForceOpenAll")
+    }
+}
+
+/// Disables every circuit; the reply comes once all are DISABLED. Circuits
+/// created later start CLOSED.
+///
+/// ```
+/// use actix::Actor;
+/// use vibezen_recovery::manager::DisableAll;
+/// use vibezen_recovery::prelude::*;
+///
+/// # #[actix::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = CircuitBreakerManager::default().start();
+/// let cache = manager.send(GetBreaker::new("cache")).await??;
+/// manager.send(DisableAll).await?;
+/// assert_eq!(cache.send(Stats).await?.state, CircuitState::Disabled);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct DisableAll;
+
+impl Handler<DisableAll> for CircuitBreakerManager {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: DisableAll, _: &mut Context<Self>) -> Self::Result {
+        self.send_to_all(Disable, "DisableAll")
+    }
+}
+
+/// Releases every FORCED_OPEN or DISABLED circuit; the others are left as
+/// they are. The reply comes once every circuit has handled it.
+///
+/// ```
+/// use actix::Actor;
+/// use vibezen_recovery::manager::ReleaseAll;
+/// use vibezen_recovery::prelude::*;
+///
+/// # #[actix::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = CircuitBreakerManager::default().start();
+/// manager.send(GetBreaker::new("cache")).await??;
+/// manager.send(ReleaseAll).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct ReleaseAll;
+
+impl Handler<ReleaseAll> for CircuitBreakerManager {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: ReleaseAll, _: &mut Context<Self>) -> Self::Result {
+        self.send_to_all(Release, "ReleaseAll")
+    }
+}
+
+impl CircuitBreakerManager {
+    /// Sends `message` to the named circuit (recreated first if it died)
+    /// and replies once it has been handled; an unknown name is an error
+    /// naming the nearest known one, never a silent no-op.
+    fn send_to_named<M>(
+        &mut self,
+        name: String,
+        message: M,
+    ) -> ResponseFuture<Result<(), ManagerError>>
+    where
+        M: Message<Result = ()> + Send + 'static,
+        CircuitBreaker: Handler<M>,
+    {
+        let Some(circuit) = self.live(&name) else {
+            let unknown = self.unknown(name);
+            return Box::pin(async move { Err(ManagerError::UnknownCircuit(unknown)) });
+        };
+        let sent = circuit.send(message);
+        Box::pin(async move {
+            sent.await
+                .map_err(|_| ManagerError::CircuitUnavailable(name))
+        })
+    }
+
+    /// Sends `message` to every circuit and replies once all have handled
+    /// it. A circuit that stops meanwhile is recreated CLOSED, without it;
+    /// a warning names it, and `what` the message.
+    fn send_to_all<M>(&mut self, message: M, what: &'static str) -> ResponseFuture<()>
+    where
+        M: Message<Result = ()> + Clone + Send + 'static,
+        CircuitBreaker: Handler<M>,
+    {
+        let sent: Vec<_> = self
             .all_live()
             .into_iter()
             .map(|(name, circuit)| {
-                let reset = circuit.send(Reset);
+                let sent = circuit.send(message.clone());
                 async move {
-                    if reset.await.is_err() {
-                        // It was reset in effect: it is recreated CLOSED.
-                        tracing::warn!(circuit = %name, "circuit stopped during ResetAll");
+                    if sent.await.is_err() {
+                        tracing::warn!(circuit = %name, "circuit stopped during {what}");
                     }
                 }
             })
             .collect();
         Box::pin(async move {
-            join_all(resets).await;
+            join_all(sent).await;
         })
     }
 }

@@ -14,7 +14,8 @@
 //! [`SubscribeAll`] recipient, and reported by a `tracing` warning.
 //!
 //! **State does not survive**: a recreated circuit starts CLOSED, with empty
-//! totals and history, in generation 0. Whoever still holds the old address
+//! totals and history, in generation 0; one an operator had forced open or
+//! disabled must be forced or disabled again. Whoever still holds the old address
 //! gets [`MailboxError::Closed`](actix::MailboxError::Closed) (or
 //! [`CallError::Unavailable`](crate::circuit::CallError::Unavailable) through
 //! [`CircuitBreakerExt`](crate::circuit::CircuitBreakerExt)), never a hang; ask the
@@ -39,7 +40,10 @@ use crate::circuit::{CircuitBreaker, StateChanged, Subscribe, events};
 use crate::config::{CircuitBreakerConfig, ConfigError};
 
 pub use call::Call;
-pub use control::{ResetAll, ResetCircuit, SubscribeAll};
+pub use control::{
+    DisableAll, DisableCircuit, ForceOpenAll, ForceOpenCircuit, ReleaseAll, ReleaseCircuit,
+    ResetAll, ResetCircuit, SubscribeAll,
+};
 pub use error::ManagerError;
 pub use get::{GetBreaker, GetCircuitHandle};
 pub use registry::{GetRegistry, Registry, RegistryCall};

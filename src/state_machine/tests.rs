@@ -3,7 +3,7 @@ use super::*;
 use std::time::Duration;
 
 use crate::config::WindowConfig;
-use CircuitState::{Closed, HalfOpen, Open};
+use CircuitState::{Closed, Disabled, ForcedOpen, HalfOpen, Open};
 use Outcome::{Cancelled, Failure, Ignored, Panic, Success, Timeout};
 use TransitionReason as Reason;
 
@@ -876,6 +876,164 @@ fn transitions_are_logged_in_order_with_generation_and_time() {
     assert_totals_add_up(&m);
 }
 
+// ---------------------------------------------------------------- operator states
+
+#[test]
+fn forced_open_refuses_everything_and_no_timer_moves_it() {
+    let t0 = Instant::now();
+    let mut m = opened(config(), t0);
+    m.force_open(t0 + secs(1));
+    assert_eq!(drained(&mut m), [(Open, ForcedOpen, Reason::ForcedOpen)]);
+    assert_eq!(m.open_until(), None, "the OPEN timer is gone");
+    let far = t0 + secs(1_000_000);
+    assert_eq!(m.next_deadline(far), None);
+    m.poll(far);
+    assert_eq!(m.state(), ForcedOpen);
+    assert_eq!(
+        m.try_acquire(far),
+        Err(Rejection {
+            refusal: Refusal::ForcedOpen,
+            retry_at: None,
+        })
+    );
+    assert_eq!(m.try_acquire_guarded(far).unwrap_err().state(), ForcedOpen);
+    assert_eq!(m.totals().rejections, 2);
+    assert!(drained(&mut m).is_empty());
+}
+
+#[test]
+fn a_call_in_flight_when_forced_open_is_counted_and_moves_nothing() {
+    let t0 = Instant::now();
+    let mut m = machine(config(), t0);
+    let tickets: Vec<_> = (0..3).map(|_| m.try_acquire(t0).unwrap()).collect();
+    m.force_open(t0);
+    let generation = m.generation();
+    for ticket in tickets {
+        m.record(ticket, Failure, t0);
+    }
+    assert_eq!((m.state(), m.generation()), (ForcedOpen, generation));
+    assert_eq!(m.totals()[Failure], 3);
+    assert_totals_add_up(&m);
+}
+
+#[test]
+fn a_trial_in_flight_when_forced_open_keeps_its_lease_and_votes_nothing() {
+    let t0 = Instant::now();
+    let (mut m, half) = half_open(config(), t0);
+    let guarded = m.try_acquire_guarded(half).unwrap();
+    let permit = m.try_acquire(half).unwrap();
+    m.force_open(half);
+    assert_eq!(m.trials_in_flight(), 2, "leases outlive generations");
+    m.record(guarded, Success, half);
+    // The permit's trial hangs: reclaimed at its deadline as a timeout,
+    // with no transition.
+    let reclaim = permit.deadline().unwrap() + RECLAIM_GRACE;
+    assert_eq!(m.next_deadline(half), Some(reclaim));
+    m.poll(reclaim);
+    assert_eq!((m.state(), m.trials_in_flight()), (ForcedOpen, 0));
+    assert_eq!((m.totals()[Success], m.totals()[Timeout]), (1, 1));
+    assert_eq!(
+        drained(&mut m),
+        [(HalfOpen, ForcedOpen, Reason::ForcedOpen)]
+    );
+    assert_eq!(m.next_deadline(reclaim), None);
+}
+
+#[test]
+fn disabled_admits_everything_counts_it_and_never_trips() {
+    let t0 = Instant::now();
+    let config = CircuitBreakerConfig {
+        call_timeout: Some(secs(5)),
+        ..rate_config(4, 0.5, WindowConfig::Count { size: 10 })
+    };
+    let mut m = machine(config, t0);
+    m.disable(t0);
+    assert_eq!(drained(&mut m), [(Closed, Disabled, Reason::Disabled)]);
+    let ticket = m.try_acquire(t0).unwrap();
+    assert!(!ticket.is_trial());
+    assert_eq!(
+        ticket.deadline(),
+        Some(t0 + secs(5)),
+        "call_timeout applies"
+    );
+    m.record(ticket, Timeout, t0 + secs(5));
+    calls(&mut m, &[Failure; 50], t0 + secs(5));
+    calls(&mut m, &[Success, Panic, Ignored], t0 + secs(5));
+    assert_eq!(m.state(), Disabled);
+    assert_eq!(m.totals()[Failure], 50);
+    assert_eq!((m.totals()[Timeout], m.totals()[Panic]), (1, 1));
+    assert_eq!(m.consecutive_failures(), 0);
+    assert_eq!(m.window_counts(t0 + secs(5)), (0, 0), "no window");
+    let far = t0 + secs(1_000_000);
+    assert_eq!(m.next_deadline(far), None, "no timer, no inactivity reset");
+    m.poll(far);
+    assert_eq!(m.state(), Disabled);
+    assert!(drained(&mut m).is_empty());
+    assert_totals_add_up(&m);
+}
+
+#[test]
+fn release_returns_to_closed_in_a_new_generation_with_a_fresh_window() {
+    let t0 = Instant::now();
+    let mut m = machine(rate_config(4, 0.5, WindowConfig::Count { size: 10 }), t0);
+    calls(&mut m, &[Failure, Success], t0);
+    m.force_open(t0);
+    m.disable(t0 + secs(1));
+    let generation = m.generation();
+    m.release(t0 + secs(2));
+    assert_eq!((m.state(), m.generation()), (Closed, generation + 1));
+    assert_eq!(m.window_counts(t0 + secs(2)), (0, 0));
+    assert_eq!(m.entered_at(), t0 + secs(2));
+    assert_eq!(
+        drained(&mut m),
+        [
+            (Closed, ForcedOpen, Reason::ForcedOpen),
+            (ForcedOpen, Disabled, Reason::Disabled),
+            (Disabled, Closed, Reason::Released),
+        ]
+    );
+    // The rules apply again from scratch: two failures are not yet four calls.
+    calls(&mut m, &[Failure, Failure], t0 + secs(2));
+    assert_eq!(m.state(), Closed);
+}
+
+#[test]
+fn operator_changes_are_idempotent_and_release_leaves_other_states_alone() {
+    let t0 = Instant::now();
+    let mut m = opened(config(), t0);
+    let generation = m.generation();
+    m.release(t0);
+    assert_eq!((m.state(), m.generation()), (Open, generation));
+    m.force_open(t0);
+    m.force_open(t0);
+    m.disable(t0);
+    m.disable(t0);
+    assert_eq!(m.generation(), generation + 2);
+    assert_eq!(drained(&mut m).len(), 2);
+    let mut closed = machine(config(), t0);
+    closed.release(t0);
+    assert_eq!((closed.state(), closed.generation()), (Closed, 0));
+}
+
+#[test]
+fn reset_ends_the_operator_states_too() {
+    let t0 = Instant::now();
+    let mut m = machine(config(), t0);
+    m.force_open(t0);
+    m.reset(t0);
+    m.disable(t0);
+    m.reset(t0);
+    assert_eq!(
+        drained(&mut m),
+        [
+            (Closed, ForcedOpen, Reason::ForcedOpen),
+            (ForcedOpen, Closed, Reason::ManualReset),
+            (Closed, Disabled, Reason::Disabled),
+            (Disabled, Closed, Reason::ManualReset),
+        ]
+    );
+}
+
 // ---------------------------------------------------------------- regressions
 
 #[test]
@@ -995,6 +1153,11 @@ fn is_legal(t: &Transition) -> bool {
             Reason::TrialFailed { .. } | Reason::TrialSlotReclaimed
         ),
         (Open, Closed) => t.reason == Reason::ManualReset,
+        (_, ForcedOpen) => t.reason == Reason::ForcedOpen,
+        (_, Disabled) => t.reason == Reason::Disabled,
+        (ForcedOpen | Disabled, Closed) => {
+            matches!(t.reason, Reason::Released | Reason::ManualReset)
+        }
         _ => false,
     }
 }
@@ -1097,7 +1260,7 @@ fn random_operations_keep_the_invariants() {
                     Err(rejection) => {
                         assert_eq!(rejection.state(), m.state(), "{context}");
                         assert_eq!(rejection.retry_at, m.open_until(), "{context}");
-                        assert_ne!(m.state(), Closed, "{context}");
+                        assert!(!matches!(m.state(), Closed | Disabled), "{context}");
                         model.totals.rejections += 1;
                     }
                 }
@@ -1111,7 +1274,8 @@ fn random_operations_keep_the_invariants() {
                 let stale = ticket.generation() != before.1;
                 m.record(ticket, outcome, now);
                 model.count(outcome);
-                if stale || matches!(outcome, Ignored | Cancelled) {
+                let operator = matches!(before.0, ForcedOpen | Disabled);
+                if stale || operator || matches!(outcome, Ignored | Cancelled) {
                     assert_eq!(
                         decision(&m, now),
                         before,
@@ -1130,8 +1294,20 @@ fn random_operations_keep_the_invariants() {
                     model.totals[Outcome::Timeout] -= 1;
                     model.count(outcome);
                 }
-            } else if roll < 98 {
+            } else if roll < 95 {
                 m.poll(now);
+            } else if roll == 95 {
+                m.force_open(now);
+                assert_eq!(m.state(), ForcedOpen);
+            } else if roll == 96 {
+                m.disable(now);
+                assert_eq!(m.state(), Disabled);
+            } else if roll == 97 {
+                m.poll(now);
+                let before = m.state();
+                m.release(now);
+                let released = matches!(before, ForcedOpen | Disabled);
+                assert_eq!(m.state(), if released { Closed } else { before });
             } else {
                 m.reset(now);
                 assert_eq!(m.state(), Closed);

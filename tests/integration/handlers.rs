@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use vibezen_recovery::integration::{VibezenIntegration, WorkflowConfig};
-use vibezen_recovery::manager::{AllStats, ResetCircuit};
+use vibezen_recovery::manager::{
+    AllStats, DisableCircuit, ForceOpenCircuit, ReleaseCircuit, ResetCircuit,
+};
 use vibezen_recovery::state::CircuitState;
 
 use crate::support::*;
@@ -62,6 +64,43 @@ async fn handlers_fire_once_per_outage_and_recovery_in_order() {
         settle().await;
         assert_eq!(log.entries().last().unwrap(), "cache degraded");
         assert_eq!(log.entries().len(), 5);
+    })
+    .await;
+}
+
+/// Issue 9: DISABLED serves every call, so disabling and releasing a
+/// CLOSED circuit fire nothing; forcing it open is a degradation, and
+/// leaving FORCED_OPEN for a state that serves (DISABLED too) a recovery.
+#[actix::test]
+async fn an_operator_forcing_open_degrades_and_disabling_does_not() {
+    tokio::time::pause();
+    within(async {
+        let vibezen = integration();
+        let log = Log::default();
+        vibezen
+            .register_degradation_handler("ai", log.handler("ai degraded"))
+            .unwrap();
+        vibezen
+            .register_recovery_handler("ai", log.handler("ai recovered"))
+            .unwrap();
+        succeed(&vibezen, "ai").await.unwrap();
+        let manager = vibezen.manager();
+        let name = || "ai".to_string();
+        manager.send(DisableCircuit(name())).await.unwrap().unwrap();
+        manager.send(ReleaseCircuit(name())).await.unwrap().unwrap();
+        settle().await;
+        assert!(log.entries().is_empty(), "{:?}", log.entries());
+
+        manager
+            .send(ForceOpenCircuit(name()))
+            .await
+            .unwrap()
+            .unwrap();
+        settle().await;
+        assert_eq!(log.entries(), ["ai degraded"]);
+        manager.send(DisableCircuit(name())).await.unwrap().unwrap();
+        settle().await;
+        assert_eq!(log.entries(), ["ai degraded", "ai recovered"]);
     })
     .await;
 }

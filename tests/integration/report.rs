@@ -6,7 +6,10 @@ use vibezen_recovery::config::CircuitBreakerConfig;
 use vibezen_recovery::integration::{
     DEFAULT_BREAKERS, HealthReport, VibezenIntegration, WorkflowConfig,
 };
-use vibezen_recovery::manager::{GetBreaker, ResetCircuit};
+use vibezen_recovery::manager::{
+    DisableCircuit, ForceOpenCircuit, GetBreaker, ReleaseCircuit, ResetCircuit,
+};
+use vibezen_recovery::state::CircuitState;
 
 use crate::support::*;
 
@@ -533,6 +536,90 @@ async fn timeouts_that_are_half_the_failures_are_not_called_most() {
             &["5 calls were cut off", "half of its 10 failures"],
         );
         assert!(!about(&report, "slow")[0].contains("most"));
+    })
+    .await;
+}
+
+/// Issue 9: a critical circuit an operator forced open is down (readiness
+/// false, score 0, listed, advice naming who may release it); one an
+/// operator disabled is not down, scores 1 however its calls fail, and gets
+/// only the operator's finding, not a "too loose" one. Released, both are
+/// CLOSED and the advice is gone.
+#[actix::test]
+async fn the_report_names_the_operator_states_and_who_may_release_them() {
+    tokio::time::pause();
+    within(async {
+        let vibezen = integration();
+        let critical = CircuitBreakerConfig {
+            critical: true,
+            ..touchy()
+        };
+        create(&vibezen, "ai", critical.clone()).await;
+        create(&vibezen, "brain", critical).await;
+        succeed(&vibezen, "ai").await.unwrap();
+        let manager = vibezen.manager();
+        manager
+            .send(ForceOpenCircuit("ai".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        manager
+            .send(DisableCircuit("brain".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        for _ in 0..25 {
+            fail(&vibezen, "brain").await;
+        }
+
+        let report = vibezen.get_health_report().await.unwrap();
+        assert!(!readiness(&vibezen).await, "a critical FORCED_OPEN is down");
+        assert_eq!(report.critical_services, ["ai"]);
+        assert_eq!(report.health.forced_open, ["ai"]);
+        assert_eq!(report.health.disabled, ["brain"]);
+        let score = |name: &str| {
+            let circuit = report
+                .health
+                .circuits
+                .iter()
+                .find(|c| c.name == name)
+                .unwrap();
+            (circuit.state, circuit.score)
+        };
+        assert_eq!(score("ai"), (CircuitState::ForcedOpen, 0.0));
+        assert_eq!(score("brain"), (CircuitState::Disabled, 1.0));
+        assert_one(
+            &report,
+            "ai",
+            &[
+                "FORCED_OPEN by an operator since",
+                "release it with ReleaseCircuit",
+            ],
+        );
+        assert_one(
+            &report,
+            "brain",
+            &["DISABLED by an operator", "ReleaseCircuit"],
+        );
+
+        manager
+            .send(ReleaseCircuit("ai".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        manager
+            .send(ReleaseCircuit("brain".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(readiness(&vibezen).await);
+        let report = vibezen.get_health_report().await.unwrap();
+        assert!(
+            about(&report, "ai").is_empty(),
+            "{:#?}",
+            report.recommendations
+        );
+        assert!(report.health.forced_open.is_empty() && report.health.disabled.is_empty());
     })
     .await;
 }

@@ -9,7 +9,8 @@ use serde_json::Value;
 use vibezen_recovery::config::CircuitBreakerConfig;
 use vibezen_recovery::export::{EXPORT_SCHEMA_VERSION, ExportError, WriteStep, write_atomically};
 use vibezen_recovery::manager::{
-    CircuitBreakerManager, ExportStats, ExportStatsToFile, GetBreaker,
+    CircuitBreakerManager, DisableCircuit, ExportStats, ExportStatsToFile, ForceOpenCircuit,
+    GetBreaker,
 };
 
 use crate::support::*;
@@ -92,6 +93,45 @@ async fn the_export_round_trips_through_serde_json() {
         );
         let json: Value = serde_json::from_str(&text).unwrap();
         check_document(&json);
+    })
+    .await;
+}
+
+/// Issue 9: the operator's states and reasons are exported by their names,
+/// and the health lists the circuits in each.
+#[actix::test]
+async fn the_export_names_the_operator_states_and_reasons() {
+    tokio::time::pause();
+    within(async {
+        let manager = busy_manager().await;
+        manager
+            .send(ForceOpenCircuit("ai".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        manager
+            .send(DisableCircuit("cache".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        let json: Value = serde_json::from_str(&manager.send(ExportStats).await.unwrap()).unwrap();
+        let health = &json["health"];
+        assert_eq!(health["forced_open"], serde_json::json!(["ai"]));
+        assert_eq!(health["disabled"], serde_json::json!(["cache"]));
+        assert_eq!(health["open"], serde_json::json!([]));
+        let circuits = json["circuits"].as_array().unwrap();
+        assert_eq!(circuits[0]["state"], "FORCED_OPEN");
+        assert_eq!(circuits[1]["state"], "DISABLED");
+        let forced = &circuits[0]["state_changes"][1];
+        assert_eq!(
+            (&forced["from"], &forced["to"]),
+            (&"OPEN".into(), &"FORCED_OPEN".into())
+        );
+        assert_eq!(forced["reason"]["kind"], "forced_open");
+        assert_eq!(
+            circuits[1]["state_changes"][0]["reason"]["kind"],
+            "disabled"
+        );
     })
     .await;
 }

@@ -5,9 +5,11 @@ use std::thread;
 
 use vibezen_recovery::circuit::{CallError, ProtectedCall, Stats, Stop};
 use vibezen_recovery::manager::{
-    AllStats, GetBreaker, GetRegistry, GetRestarts, Registry, RegistryCall,
+    AllStats, DisableCircuit, ForceOpenCircuit, GetBreaker, GetRegistry, GetRestarts, Registry,
+    RegistryCall, ReleaseCircuit,
 };
 use vibezen_recovery::outcome::{Classification, Outcome};
+use vibezen_recovery::rules::Refusal;
 use vibezen_recovery::state::CircuitState;
 
 use crate::support::*;
@@ -178,6 +180,64 @@ async fn the_future_runs_on_the_callers_thread_and_need_not_be_send() {
             .unwrap();
         assert_ne!(worker_thread, manager_thread);
         assert_eq!(ran_on, [worker_thread; 3]);
+    })
+    .await;
+}
+
+/// Issue 9: the registry obeys an operator's state from the published word:
+/// FORCED_OPEN refuses with the operator's refusal, DISABLED admits and
+/// counts every call without tripping, and a release is CLOSED again.
+#[actix::test]
+async fn a_named_call_obeys_the_operator_states() {
+    tokio::time::pause();
+    within(async {
+        let manager = manager(touchy());
+        let registry = manager.send(GetRegistry).await.unwrap();
+        registry
+            .call("database", async { Ok::<_, &str>(()) })
+            .await
+            .unwrap();
+        let name = || "database".to_string();
+        manager
+            .send(ForceOpenCircuit(name()))
+            .await
+            .unwrap()
+            .unwrap();
+        let refused = registry
+            .call("database", async { Ok::<_, &str>(()) })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&refused, CallError::Open(open) if open.refusal() == Refusal::ForcedOpen),
+            "{refused:?}"
+        );
+
+        manager.send(DisableCircuit(name())).await.unwrap().unwrap();
+        for _ in 0..3 {
+            let failed = registry
+                .call("database", async { Err::<(), _>("down") })
+                .await
+                .unwrap_err();
+            assert!(matches!(failed, CallError::Failed("down")), "{failed:?}");
+        }
+        let circuit = manager
+            .send(GetBreaker::new("database"))
+            .await
+            .unwrap()
+            .unwrap();
+        let stats = circuit.send(Stats).await.unwrap();
+        assert_eq!(stats.state, CircuitState::Disabled);
+        assert_eq!(
+            (stats.totals[Outcome::Failure], stats.totals.rejections),
+            (3, 1)
+        );
+
+        manager.send(ReleaseCircuit(name())).await.unwrap().unwrap();
+        let _ = registry
+            .call("database", async { Err::<(), _>("down") })
+            .await;
+        let stats = circuit.send(Stats).await.unwrap();
+        assert_eq!(stats.state, CircuitState::Open, "touchy trips again");
     })
     .await;
 }

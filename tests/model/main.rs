@@ -71,7 +71,7 @@ proptest! {
 /// Whether a transition follows an edge of the rules table in
 /// `docs/architecture.md`, for the reason the table gives.
 pub fn is_legal(t: &Transition) -> bool {
-    use CircuitState::{Closed, HalfOpen, Open};
+    use CircuitState::{Closed, Disabled, ForcedOpen, HalfOpen, Open};
     use TransitionReason as R;
     match (t.from, t.to) {
         (Closed, Open) => matches!(
@@ -85,6 +85,9 @@ pub fn is_legal(t: &Transition) -> bool {
         ),
         (HalfOpen, Open) => matches!(t.reason, R::TrialFailed { .. } | R::TrialSlotReclaimed),
         (Open, Closed) => t.reason == R::ManualReset,
+        (_, ForcedOpen) => t.reason == R::ForcedOpen,
+        (_, Disabled) => t.reason == R::Disabled,
+        (ForcedOpen | Disabled, Closed) => matches!(t.reason, R::Released | R::ManualReset),
         _ => false,
     }
 }
@@ -134,6 +137,15 @@ fn the_search_reaches_every_rule() {
         "outcome of an earlier generation",
         "trial of an earlier generation reclaimed",
         "guarded trial kept its slot past a permit's grace",
+        "CLOSED -> FORCED_OPEN: forced open",
+        "HALF_OPEN -> FORCED_OPEN: forced open",
+        "CLOSED -> DISABLED: disabled",
+        "FORCED_OPEN -> CLOSED: released",
+        "DISABLED -> CLOSED: released",
+        "FORCED_OPEN -> CLOSED: manual reset",
+        "rejected while FORCED_OPEN",
+        "outcome in an operator state",
+        "release outside an operator state",
     ] {
         let times = fired.get(rule).copied().unwrap_or(0);
         assert!(times >= 20, "{rule:?} fired only {times} times");
@@ -169,7 +181,10 @@ fn agrees(case: Case) -> (reference::Model, std::time::Instant) {
     }
 }
 
-use Op::{Acquire, AcquireGuarded, Advance, JustBeforeDeadline, Poll, Record, Reset, ToDeadline};
+use Op::{
+    Acquire, AcquireGuarded, Advance, Disable, ForceOpen, JustBeforeDeadline, Poll, Record,
+    Release, Reset, ToDeadline,
+};
 use vibezen_recovery::outcome::Outcome::{Failure, Ignored, Success, Timeout};
 
 /// A permit's trial still unreported `RECLAIM_GRACE` (0.1 s) after its
@@ -411,4 +426,48 @@ fn a_reclaimed_trial_restarts_the_inactivity_count() {
     );
     let (model, _) = agrees(case);
     assert_eq!(model.state, CircuitState::HalfOpen);
+}
+
+/// Issue 9: a trial in flight when an operator forces the circuit open
+/// keeps its slot, is reclaimed at its deadline as a timeout without a
+/// transition, and no timer moves FORCED_OPEN; DISABLED admits everything
+/// and trips on nothing; a release from either is CLOSED in a new
+/// generation, and a release of an OPEN circuit does nothing.
+#[test]
+fn operator_states_hold_until_released_and_trials_in_flight_drive_nothing() {
+    let (model, _) = agrees(fixed(
+        r#"{"failure_threshold": 1, "success_threshold": 1, "timeout": 1.0, "reset_timeout": 5.0}"#,
+        vec![
+            Acquire,
+            Record(0, Failure), // OPEN at 0 s
+            Release,            // not the operator's: still OPEN
+            ToDeadline,         // HALF_OPEN at 1 s
+            Acquire,            // a permit's trial, due at 2 s
+            ForceOpen,          // FORCED_OPEN; the trial keeps its slot
+            ToDeadline,         // 2.1 s: reclaimed as a timeout, no transition
+            Advance(Duration::from_secs(100)),
+            Poll,
+            Acquire,            // rejected
+            Record(0, Success), // the late report replaces the timeout
+            Disable,
+            Acquire,
+            Acquire,
+            Record(0, Failure),
+            Record(0, Failure), // nothing trips
+            Release,            // CLOSED
+            Acquire,
+            Record(0, Failure), // OPEN again: the rules apply afresh
+        ],
+    ));
+    assert_eq!(model.state, CircuitState::Open);
+    assert_eq!(model.generation, 6);
+    assert_eq!(model.totals.rejections, 1);
+    assert_eq!(
+        (
+            model.totals[Outcome::Success],
+            model.totals[Outcome::Failure],
+            model.totals[Outcome::Timeout]
+        ),
+        (1, 4, 0)
+    );
 }

@@ -20,7 +20,7 @@ use vibezen_recovery::state_machine::Rejection;
 use vibezen_recovery::totals::CallTotals;
 use vibezen_recovery::transition::{Transition, TransitionReason};
 
-use CircuitState::{Closed, HalfOpen, Open};
+use CircuitState::{Closed, Disabled, ForcedOpen, HalfOpen, Open};
 
 /// An admitted call whose outcome is not counted yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,7 +208,15 @@ impl Model {
     pub fn acquire(&mut self, now: Instant, guarded: bool) -> Result<Call, Rejection> {
         self.catch_up(now);
         let trial = match self.state {
-            Closed => false,
+            Closed | Disabled => false,
+            ForcedOpen => {
+                self.fired("rejected while FORCED_OPEN");
+                self.totals.rejections += 1;
+                return Err(Rejection {
+                    refusal: Refusal::ForcedOpen,
+                    retry_at: None,
+                });
+            }
             HalfOpen if self.trials_in_flight() < self.max_trials() => true,
             Open => {
                 self.fired("rejected while OPEN");
@@ -324,6 +332,41 @@ impl Model {
                 }
             }
             Open => panic!("model: a call of the current generation finished in OPEN"),
+            ForcedOpen | Disabled => {
+                assert!(
+                    !call.trial,
+                    "model: a trial of the current generation in {}",
+                    self.state
+                );
+                // Only the operator moves these; the totals have the call.
+                self.fired("outcome in an operator state");
+            }
+        }
+    }
+
+    /// `ForceOpen`: FORCED_OPEN from any state other than itself.
+    pub fn force_open(&mut self, now: Instant) {
+        self.catch_up(now);
+        if self.state != ForcedOpen {
+            self.enter(ForcedOpen, TransitionReason::ForcedOpen, now);
+        }
+    }
+
+    /// `Disable`: DISABLED from any state other than itself.
+    pub fn disable(&mut self, now: Instant) {
+        self.catch_up(now);
+        if self.state != Disabled {
+            self.enter(Disabled, TransitionReason::Disabled, now);
+        }
+    }
+
+    /// `Release`: CLOSED from FORCED_OPEN or DISABLED; nothing otherwise.
+    pub fn release(&mut self, now: Instant) {
+        self.catch_up(now);
+        if matches!(self.state, ForcedOpen | Disabled) {
+            self.enter(Closed, TransitionReason::Released, now);
+        } else {
+            self.fired("release outside an operator state");
         }
     }
 
@@ -433,7 +476,7 @@ impl Model {
     /// generation.
     fn inactivity_deadline(&self, now: Instant) -> Option<Instant> {
         let something_to_forget = match self.state {
-            Open => return None,
+            Open | ForcedOpen | Disabled => return None,
             HalfOpen => true,
             Closed => self.consecutive_failures > 0 || self.window.counts(now).0 > 0,
         };
@@ -476,6 +519,9 @@ impl Model {
             TransitionReason::TrialSlotReclaimed => "trial slot reclaimed",
             TransitionReason::Inactivity => "inactivity",
             TransitionReason::ManualReset => "manual reset",
+            TransitionReason::ForcedOpen => "forced open",
+            TransitionReason::Disabled => "disabled",
+            TransitionReason::Released => "released",
             other => panic!("the reference model has no rule that gives {other:?}"),
         };
         self.fired(&format!("{from} -> {to}: {why}"));

@@ -35,6 +35,12 @@ pub enum Op {
     Poll,
     /// `Reset`.
     Reset,
+    /// `ForceOpen`.
+    ForceOpen,
+    /// `Disable`.
+    Disable,
+    /// `Release`.
+    Release,
 }
 
 impl fmt::Debug for Op {
@@ -48,6 +54,9 @@ impl fmt::Debug for Op {
             Op::JustBeforeDeadline => f.write_str("advance to 1 ms before the next deadline"),
             Op::Poll => f.write_str("poll"),
             Op::Reset => f.write_str("reset"),
+            Op::ForceOpen => f.write_str("force open"),
+            Op::Disable => f.write_str("disable"),
+            Op::Release => f.write_str("release"),
         }
     }
 }
@@ -194,6 +203,18 @@ impl Pair {
             Op::Reset => {
                 self.machine.reset(now);
                 self.model.reset(now);
+            }
+            Op::ForceOpen => {
+                self.machine.force_open(now);
+                self.model.force_open(now);
+            }
+            Op::Disable => {
+                self.machine.disable(now);
+                self.model.disable(now);
+            }
+            Op::Release => {
+                self.machine.release(now);
+                self.model.release(now);
             }
         }
         Ok(())
@@ -357,8 +378,16 @@ pub fn check_invariants(case: &Case) -> Result<(), String> {
                     }
                     tickets.push(ticket);
                 }
-                Err(rejection) if machine.state() == CircuitState::Closed => {
-                    return fail(now, format!("CLOSED rejected a call: {rejection:?}"));
+                Err(rejection)
+                    if matches!(
+                        machine.state(),
+                        CircuitState::Closed | CircuitState::Disabled
+                    ) =>
+                {
+                    return fail(
+                        now,
+                        format!("{} rejected a call: {rejection:?}", machine.state()),
+                    );
                 }
                 Err(_) => {}
             },
@@ -379,6 +408,9 @@ pub fn check_invariants(case: &Case) -> Result<(), String> {
             }
             Op::Poll => machine.poll(now),
             Op::Reset => machine.reset(now),
+            Op::ForceOpen => machine.force_open(now),
+            Op::Disable => machine.disable(now),
+            Op::Release => machine.release(now),
         }
 
         let totals = machine.totals();

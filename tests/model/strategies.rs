@@ -90,6 +90,9 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::JustBeforeDeadline),
         1 => Just(Op::Poll),
         1 => Just(Op::Reset),
+        1 => Just(Op::ForceOpen),
+        1 => Just(Op::Disable),
+        1 => Just(Op::Release),
     ]
 }
 

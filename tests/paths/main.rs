@@ -45,6 +45,7 @@ macro_rules! on_every_path {
     };
 }
 
+mod operator;
 mod rules;
 mod timeouts;
 mod trials;

@@ -3,7 +3,8 @@
 //! dropped callers. Every admitted call must be counted exactly once, every
 //! rejection once, and the final statistics must agree with what the
 //! callers saw. The event stream is checked on the way: legal edges, in
-//! order, none lost.
+//! order, none lost. An operator forces circuits open, disables and
+//! releases them all the while (issue 9).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,8 +15,8 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use futures_util::future::{Either, select};
 use vibezen_recovery::circuit::{
-    Acquire, CallError, CircuitBreaker, CircuitStats, GetHandle, Permit, ProtectedCall, Stats,
-    Stop, Subscribe,
+    Acquire, CallError, CircuitBreaker, CircuitStats, Disable, ForceOpen, GetHandle, Permit,
+    ProtectedCall, Release, Stats, Stop, Subscribe,
 };
 use vibezen_recovery::config::{CircuitBreakerConfig, MAX_DURATION, WindowConfig};
 use vibezen_recovery::manager::CircuitBreakerManager;
@@ -495,8 +496,12 @@ async fn accounting_run(total: u64, handles: Handles) -> AccountingFigures {
 
     // While they run, ask every circuit for its statistics again and
     // again: the totals must always add up (no outcome without its call).
+    // Each round an operator also steers one circuit: forced open,
+    // disabled or released, so that calls and trials in flight cross the
+    // operator's transitions too.
     let started = Instant::now();
     let mut stats_checks = 0u64;
+    let mut operator_round = 0usize;
     let mut broken = Vec::new();
     let mut answers = Box::pin(join_all(
         Duration::from_secs(1_800),
@@ -514,9 +519,20 @@ async fn accounting_run(total: u64, handles: Handles) -> AccountingFigures {
                     stats_checks += 1;
                     broken.extend(totals_problem(&stats));
                 }
+                let target = &targets[operator_round % targets.len()];
+                match (operator_round / targets.len()) % 4 {
+                    0 => target.circuit.send(ForceOpen).await,
+                    2 => target.circuit.send(Disable).await,
+                    _ => target.circuit.send(Release).await,
+                }
+                .unwrap_or_else(|err| panic!("circuit {} died under load: {err}", target.name));
+                operator_round += 1;
             }
         }
     };
+    for target in targets.iter() {
+        target.circuit.send(Release).await.expect("circuit alive");
+    }
     let elapsed = started.elapsed();
 
     // Dropped callers' calls run on to their end (a hung one to its

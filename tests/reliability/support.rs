@@ -513,7 +513,7 @@ impl Checked {
 
 /// Whether `from -> to` for `reason` is an edge the circuit may take.
 pub fn legal(from: CircuitState, to: CircuitState, reason: &TransitionReason) -> bool {
-    use CircuitState::{Closed, HalfOpen, Open};
+    use CircuitState::{Closed, Disabled, ForcedOpen, HalfOpen, Open};
     use TransitionReason as R;
     match (from, to) {
         (Closed, Open) => matches!(
@@ -527,6 +527,9 @@ pub fn legal(from: CircuitState, to: CircuitState, reason: &TransitionReason) ->
         ),
         (HalfOpen, Open) => matches!(reason, R::TrialFailed { .. } | R::TrialSlotReclaimed),
         (Open, Closed) => matches!(reason, R::ManualReset | R::Inactivity),
+        (_, ForcedOpen) => matches!(reason, R::ForcedOpen),
+        (_, Disabled) => matches!(reason, R::Disabled),
+        (ForcedOpen | Disabled, Closed) => matches!(reason, R::Released | R::ManualReset),
         _ => false,
     }
 }
