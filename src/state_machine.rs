@@ -362,8 +362,8 @@ impl StateMachine {
     }
 
     /// Back to CLOSED with an empty window and counters, in a new generation,
-    /// whatever the state was, the operator's states included. Calls still in flight are counted when they
-    /// end but no longer drive the state.
+    /// whatever the state was, the operator's states included. Calls still
+    /// in flight are counted when they end but no longer drive the state.
     pub fn reset(&mut self, now: Instant) {
         self.poll(now);
         self.enter(CircuitState::Closed, TransitionReason::ManualReset, now);
