@@ -28,7 +28,9 @@
 //! `success_threshold` successes close it, any failure opens it again. A
 //! trial call that hangs loses its slot at its deadline, so a circuit never
 //! stays half-open forever. After `reset_timeout` without calls a circuit
-//! forgets old failures.
+//! forgets old failures. During an incident an operator can take over: a
+//! **FORCED_OPEN** circuit refuses every call and a **DISABLED** one admits
+//! every call and never trips, until the operator releases it.
 //!
 //! # Functional core, actor shell
 //!
@@ -61,7 +63,11 @@
 //!   of transitions, timers and events.
 //! - [`Registry`](manager::Registry) (from a manager's
 //!   [`GetRegistry`](manager::GetRegistry)): the fast path by name,
-//!   VIBEZEN's `manager.call("database", ...)` on your own task.
+//!   VIBEZEN's `manager.call("database", ...)` on your own task; the
+//!   integration's
+//!   [`protected_call`](integration::VibezenIntegration::protected_call)
+//!   goes this way, so an actix-web handler's awc request runs on its worker
+//!   (docs/actix-web.md).
 //! - [`Acquire`](circuit::Acquire) a [`Permit`](circuit::Permit), do the
 //!   work on your own task (for futures that are not `Send`, or blocking
 //!   work), then report the outcome.
