@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use vibezen_recovery::circuit::StateChanged;
 use vibezen_recovery::integration::{CircuitsFile, Fallback, WorkflowConfig};
 use vibezen_recovery::manager::AllStats;
 use vibezen_recovery::prelude::*;
@@ -220,17 +219,20 @@ pub struct Figures {
     pub upstream_calls_during_outage: u64,
     /// Requests the callers made while it was down.
     pub requests_during_outage: u64,
-    /// Latency of the callers' requests while the circuit was OPEN.
+    /// Latency of the answers the fallback gave while the upstream was
+    /// down: all but a handful are rejections by the OPEN circuit.
     pub open_p50: Duration,
     pub open_p99: Duration,
     /// From the upstream going down to the first 503 from `/health`.
     pub detected_after: Duration,
     /// From the upstream coming back to the first 200 from `/health`.
     pub recovered_after: Duration,
-    /// Readiness answers seen while the circuit was not CLOSED, and how
-    /// many of them said ready (must be none).
+    /// Readiness answers whose report showed the circuit not CLOSED, how
+    /// many of them said ready (must be none), and how many showed it
+    /// HALF_OPEN (probing).
     pub readiness_checks_while_down: u64,
     pub ready_while_down: u64,
+    pub readiness_checks_while_probing: u64,
     /// What the handlers counted.
     pub degradations: u64,
     pub recoveries: u64,
@@ -244,11 +246,13 @@ struct Answered {
     ok: bool,
 }
 
-/// One readiness check: sent at `from`, answered at `to`.
+/// One readiness check: sent at `from`, answered at `to`, with the state of
+/// the circuit the report it answered with was made from.
 struct Checked {
     from: Instant,
     to: Instant,
     ready: bool,
+    state: Option<CircuitState>,
 }
 
 /// Drives eight callers and a readiness probe (every 20 ms) through the
@@ -298,11 +302,16 @@ pub async fn run_outage(
             let mut checks = Vec::new();
             while !stop.load(Ordering::SeqCst) {
                 let from = Instant::now();
-                if let Ok(response) = client.get(&health_url).send().await {
+                if let Ok(mut response) = client.get(&health_url).send().await {
+                    let ready = response.status() == StatusCode::OK;
+                    let report: serde_json::Value = response.json().await.unwrap_or_default();
+                    let state =
+                        serde_json::from_value(report["health"]["circuits"][0]["state"].clone());
                     checks.push(Checked {
                         from,
                         to: Instant::now(),
-                        ready: response.status() == StatusCode::OK,
+                        ready,
+                        state: state.ok(),
                     });
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -339,16 +348,10 @@ pub async fn run_outage(
         answered.extend(caller.await?);
     }
     let checks = probe.await?;
-    let stats = front.vibezen.manager().send(AllStats).await?.remove(0);
 
-    let down = spans(&stats.state_changes, |state| state != CircuitState::Closed);
-    let open = spans(&stats.state_changes, |state| state == CircuitState::Open);
-    let within = |spans: &[(Instant, Instant)], from: Instant, to: Instant| {
-        spans.iter().any(|&(start, end)| start <= from && to <= end)
-    };
     let mut open_latencies: Vec<Duration> = answered
         .iter()
-        .filter(|answer| within(&open, answer.at, answer.at + answer.took))
+        .filter(|answer| answer.fallback && answer.at >= down_at && answer.at < up_at)
         .map(|answer| answer.took)
         .collect();
     open_latencies.sort();
@@ -365,9 +368,16 @@ pub async fn run_outage(
             .map(|check| check.to - after)
             .unwrap_or_default()
     };
+    // Read from the report each answer was made from, not from clocks: the
+    // circuit's history is in wall-clock time, which on a VM can drift from
+    // the monotonic clock by milliseconds a second.
     let checks_while_down: Vec<&Checked> = checks
         .iter()
-        .filter(|check| within(&down, check.from, check.to))
+        .filter(|check| {
+            check
+                .state
+                .is_some_and(|state| state != CircuitState::Closed)
+        })
         .collect();
     Ok(Figures {
         requests: answered.len() as u64,
@@ -384,38 +394,13 @@ pub async fn run_outage(
         recovered_after: first_check(up_at, true),
         readiness_checks_while_down: checks_while_down.len() as u64,
         ready_while_down: checks_while_down.iter().filter(|check| check.ready).count() as u64,
+        readiness_checks_while_probing: checks
+            .iter()
+            .filter(|check| check.state == Some(CircuitState::HalfOpen))
+            .count() as u64,
         degradations: front.degraded.load(Ordering::SeqCst),
         recoveries: front.recovered.load(Ordering::SeqCst),
     })
-}
-
-/// The spans of time the circuit spent in the states `in_state` accepts,
-/// on this process's monotonic clock. Its history is in wall-clock time, so
-/// it is mapped through one reading of both clocks; a span still going on
-/// ends now.
-fn spans(
-    changes: &[StateChanged],
-    in_state: impl Fn(CircuitState) -> bool,
-) -> Vec<(Instant, Instant)> {
-    let (wall, now) = (chrono::Utc::now(), Instant::now());
-    let on_this_clock = |at: chrono::DateTime<chrono::Utc>| {
-        let ago = (wall - at).to_std().unwrap_or_default();
-        now.checked_sub(ago).unwrap_or(now)
-    };
-    let mut spans: Vec<(Instant, Instant)> = Vec::new();
-    for change in changes {
-        let at = on_this_clock(change.at);
-        match (in_state(change.from), in_state(change.to)) {
-            (false, true) => spans.push((at, now)),
-            (true, false) => {
-                if let Some(span) = spans.last_mut() {
-                    span.1 = at;
-                }
-            }
-            _ => {}
-        }
-    }
-    spans
 }
 
 #[actix::main]
@@ -457,10 +442,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!(
         "readiness: 503 {:.0?} after the upstream went down, 200 {:.0?} after it came back; \
-         {} checks while the circuit was down, {} said ready",
+         {} checks while the circuit was down ({} while it probed), {} said ready",
         figures.detected_after,
         figures.recovered_after,
         figures.readiness_checks_while_down,
+        figures.readiness_checks_while_probing,
         figures.ready_while_down
     );
     println!(
