@@ -394,3 +394,99 @@ fn a_hung_trials_slot_is_not_reused_while_the_hung_call_still_runs() {
         );
     })
 }
+
+/// Issue 9: an operator forcing a circuit open while 16 callers stampede it
+/// through every path. Once the calls admitted before it have drained, the
+/// circuit admits nothing more until it is released (read from the
+/// published word on the fast path, no message per call), and every
+/// admission and rejection is counted as the callers saw it.
+#[test]
+fn a_forced_open_circuit_admits_nothing_under_a_stampede_through_all_paths() {
+    serial_test(async {
+        use vibezen_recovery::circuit::{ForceOpen, Release};
+        let mut rng = Rng::new(seed("forced open under a stampede"));
+        let manager = CircuitBreakerManager::default().start();
+        let target = Target::create(
+            &manager,
+            "operated",
+            never_closing(2, Duration::from_millis(1), Duration::from_secs(1)),
+        )
+        .await;
+        let callers = Callers::new(2);
+        let gauge = Arc::new(Gauge::default());
+        let stop = StopFlag::default();
+        let paths = [Path::Message, Path::Permit, Path::Handle, Path::Manager];
+        let racers: Vec<_> = (0..16)
+            .map(|index| {
+                let racer = racer(
+                    target.clone(),
+                    paths[index % paths.len()],
+                    Arc::clone(&gauge),
+                    stop.clone(),
+                    Rng::new(rng.next_u64()),
+                    ENDS_IN_TIME,
+                );
+                callers.spawn(index, racer)
+            })
+            .collect();
+
+        let mut held_shut = 0;
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            target.circuit.send(ForceOpen).await.unwrap();
+            deadline(Duration::from_secs(10), "calls admitted before it", async {
+                while target.circuit.send(Stats).await.unwrap().in_flight > 0 || gauge.now() > 0 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+            .await;
+            let entered = gauge.entered();
+            let admitted = target.circuit.send(Stats).await.unwrap().totals.calls;
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let stats = target.circuit.send(Stats).await.unwrap();
+            assert_eq!(stats.state, CircuitState::ForcedOpen);
+            assert_eq!(gauge.entered(), entered, "a call ran while forced open");
+            assert_eq!(
+                stats.totals.calls, admitted,
+                "a call was admitted while forced open"
+            );
+            held_shut += 1;
+            target.circuit.send(Release).await.unwrap();
+        }
+        stop.raise();
+        let tallies = join_all(Duration::from_secs(10), "racers", racers).await;
+        deadline(Duration::from_secs(10), "the last calls", async {
+            while target.circuit.send(Stats).await.unwrap().in_flight > 0 || gauge.now() > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        let stats = target.circuit.send(Stats).await.unwrap();
+        callers.shut_down();
+        let sum = |f: fn(&RaceTally) -> u64| tallies.iter().map(f).sum::<u64>();
+        println!(
+            "forced open {held_shut} times under a stampede: {} attempts, {} admitted, {} rejected",
+            sum(|t| t.attempts),
+            sum(|t| t.admitted),
+            sum(|t| t.rejected),
+        );
+        assert_eq!(
+            stats.totals.calls,
+            sum(|t| t.admitted),
+            "{:?}",
+            stats.totals
+        );
+        assert_eq!(
+            stats.totals.rejections,
+            sum(|t| t.rejected),
+            "{:?}",
+            stats.totals
+        );
+        let forced = stats
+            .state_changes
+            .iter()
+            .filter(|change| change.to == CircuitState::ForcedOpen)
+            .count();
+        assert!(forced > 0, "the history shows the operator");
+    })
+}
