@@ -120,6 +120,42 @@ async fn racer(
     tally
 }
 
+/// Starts 16 racers on `callers`, spread over `paths`.
+fn stampede(
+    callers: &Callers,
+    target: &Target,
+    paths: &[Path],
+    gauge: &Arc<Gauge>,
+    stop: &StopFlag,
+    rng: &mut Rng,
+    mix: Mix,
+) -> Vec<tokio::sync::oneshot::Receiver<RaceTally>> {
+    (0..16)
+        .map(|index| {
+            let racer = racer(
+                target.clone(),
+                paths[index % paths.len()],
+                Arc::clone(gauge),
+                stop.clone(),
+                Rng::new(rng.next_u64()),
+                mix,
+            );
+            callers.spawn(index, racer)
+        })
+        .collect()
+}
+
+/// Waits (at most 10 s) until no admitted call is left running: the
+/// circuit counts none in flight and the gauge none inside the work.
+async fn drained(target: &Target, gauge: &Gauge, what: &str) {
+    deadline(Duration::from_secs(10), what, async {
+        while target.circuit.send(Stats).await.unwrap().in_flight > 0 || gauge.now() > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+}
+
 /// Races 16 callers through `paths` at a never-closing circuit until it
 /// has turned HALF_OPEN `episodes` times; returns the most trial calls that
 /// ran at once. Checks on the way that nothing hangs, that no call is left
@@ -148,19 +184,7 @@ async fn half_open_race(paths: &[Path], max_trials: u32, mix: Mix, episodes: usi
 
     let gauge = Arc::new(Gauge::default());
     let stop = StopFlag::default();
-    let racers: Vec<_> = (0..16)
-        .map(|index| {
-            let racer = racer(
-                target.clone(),
-                paths[index % paths.len()],
-                Arc::clone(&gauge),
-                stop.clone(),
-                Rng::new(rng.next_u64()),
-                mix,
-            );
-            callers.spawn(index, racer)
-        })
-        .collect();
+    let racers = stampede(&callers, &target, paths, &gauge, &stop, &mut rng, mix);
 
     let started = Instant::now();
     let reached = deadline(Duration::from_secs(60), "half-open race", async {
@@ -176,12 +200,7 @@ async fn half_open_race(paths: &[Path], max_trials: u32, mix: Mix, episodes: usi
     stop.raise();
     let tallies = join_all(Duration::from_secs(10), "racers", racers).await;
     // Let the last trials end (or be cut off) and their outcomes land.
-    deadline(Duration::from_secs(10), "trials in flight", async {
-        while target.circuit.send(Stats).await.unwrap().in_flight > 0 || gauge.now() > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    drained(&target, &gauge, "trials in flight").await;
     let stats = target.circuit.send(Stats).await.unwrap();
     callers.shut_down();
 
@@ -416,30 +435,21 @@ fn a_forced_open_circuit_admits_nothing_under_a_stampede_through_all_paths() {
         let gauge = Arc::new(Gauge::default());
         let stop = StopFlag::default();
         let paths = [Path::Message, Path::Permit, Path::Handle, Path::Manager];
-        let racers: Vec<_> = (0..16)
-            .map(|index| {
-                let racer = racer(
-                    target.clone(),
-                    paths[index % paths.len()],
-                    Arc::clone(&gauge),
-                    stop.clone(),
-                    Rng::new(rng.next_u64()),
-                    ENDS_IN_TIME,
-                );
-                callers.spawn(index, racer)
-            })
-            .collect();
+        let racers = stampede(
+            &callers,
+            &target,
+            &paths,
+            &gauge,
+            &stop,
+            &mut rng,
+            ENDS_IN_TIME,
+        );
 
         let mut held_shut = 0;
         for _ in 0..20 {
             tokio::time::sleep(Duration::from_millis(10)).await;
             target.circuit.send(ForceOpen).await.unwrap();
-            deadline(Duration::from_secs(10), "calls admitted before it", async {
-                while target.circuit.send(Stats).await.unwrap().in_flight > 0 || gauge.now() > 0 {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-            })
-            .await;
+            drained(&target, &gauge, "calls admitted before it").await;
             let entered = gauge.entered();
             let admitted = target.circuit.send(Stats).await.unwrap().totals.calls;
             tokio::time::sleep(Duration::from_millis(30)).await;
@@ -455,12 +465,7 @@ fn a_forced_open_circuit_admits_nothing_under_a_stampede_through_all_paths() {
         }
         stop.raise();
         let tallies = join_all(Duration::from_secs(10), "racers", racers).await;
-        deadline(Duration::from_secs(10), "the last calls", async {
-            while target.circuit.send(Stats).await.unwrap().in_flight > 0 || gauge.now() > 0 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-        .await;
+        drained(&target, &gauge, "the last calls").await;
         let stats = target.circuit.send(Stats).await.unwrap();
         callers.shut_down();
         let sum = |f: fn(&RaceTally) -> u64| tallies.iter().map(f).sum::<u64>();
